@@ -1,0 +1,29 @@
+"""peestore: audited models, a REST API and safe data tools on peewee + bottle."""
+from .actor import actor, current_actor
+from .audit import AuditLog
+from .db import connect, database
+from .errors import (ConfigurationError, MigrationError, PeestoreError, RestoreError,
+                     ValidationError)
+from .listeners import Change, after_commit, on_restore
+from .models import BaseAuditedModel
+from .softdelete import SoftDeleteQuery
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuditLog",
+    "BaseAuditedModel",
+    "Change",
+    "ConfigurationError",
+    "MigrationError",
+    "PeestoreError",
+    "RestoreError",
+    "SoftDeleteQuery",
+    "ValidationError",
+    "actor",
+    "after_commit",
+    "connect",
+    "current_actor",
+    "database",
+    "on_restore",
+]

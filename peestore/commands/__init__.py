@@ -1,0 +1,2 @@
+"""The sub-commands of ``peestore``; importing a module registers its commands."""
+from . import demo  # noqa: F401

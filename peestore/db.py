@@ -1,0 +1,108 @@
+"""The database: one ``DatabaseProxy`` the models are bound to, and ``connect``."""
+import os
+from typing import Any, Dict, Iterable, List, Optional, Union
+
+import peewee
+from playhouse import db_url
+
+from .errors import ConfigurationError
+from .listeners import track_transactions
+
+__all__ = ["database", "connect", "get_database", "registered_models", "DEFAULT_URL",
+           "SQLITE_PRAGMAS"]
+
+DEFAULT_URL = "sqlite:///peestore.db"
+
+#: Applied to every SQLite database unless ``pragmas`` overrides them.
+SQLITE_PRAGMAS: Dict[str, Any] = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "foreign_keys": 1,
+    # Milliseconds a writer waits for another writer's lock before failing.
+    "busy_timeout": 5000,
+}
+
+#: Every ``BaseAuditedModel`` is bound to this proxy; ``connect`` points it at a database.
+database = peewee.DatabaseProxy()
+
+_registered: List[type] = []
+
+
+def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[type] = (),
+            create_tables: bool = True, migrate: bool = False,
+            pragmas: Optional[Dict[str, Any]] = None) -> peewee.Database:
+    """Open the database at ``url`` and bind ``peestore.database`` to it.
+
+    ``url`` is a ``playhouse.db_url`` URL or a peewee ``Database``; by default
+    the ``PEESTORE_DATABASE_URL`` environment variable, else
+    ``sqlite:///peestore.db``.  Returns the real ``Database``.
+    """
+    from .audit import AuditLog
+
+    models = list(models)
+    if isinstance(url, peewee.Database):
+        db = url
+        if isinstance(db, peewee.SqliteDatabase):
+            merged = dict(SQLITE_PRAGMAS)
+            merged.update(dict(db._pragmas or ()))
+            merged.update(pragmas or {})
+            db._pragmas = list(merged.items())
+    else:
+        if url is None:
+            url = os.environ.get("PEESTORE_DATABASE_URL") or DEFAULT_URL
+        if not isinstance(url, str):
+            raise ConfigurationError(
+                "connect() takes a database URL or a peewee Database, got %r" % (url,))
+        scheme = url.split(":", 1)[0].lower()
+        if scheme not in db_url.schemes:
+            raise ConfigurationError(
+                "unknown database URL scheme %r in %r; use one of: %s" % (
+                    scheme, url, ", ".join(sorted(db_url.schemes))))
+        kwargs: Dict[str, Any] = {}
+        if db_url.schemes[scheme] is not None and issubclass(
+                db_url.schemes[scheme], peewee.SqliteDatabase):
+            merged = dict(SQLITE_PRAGMAS)
+            merged.update(pragmas or {})
+            kwargs["pragmas"] = merged
+        try:
+            db = db_url.connect(url, **kwargs)
+        except (ImportError, RuntimeError) as exc:
+            raise ConfigurationError(
+                "cannot open %s: %s (install the driver extra: peestore[postgres] "
+                "or peestore[mysql])" % (scheme, exc)) from exc
+
+    previous = database.obj
+    if previous is not None and previous is not db and not previous.is_closed():
+        previous.close()
+    track_transactions(db)
+    database.initialize(db)
+    _registered[:] = models
+
+    if migrate:
+        from .migrate import migrate_models
+        migrate_models(db, [AuditLog] + models)
+    elif create_tables:
+        if db.is_closed():
+            with db.connection_context():
+                db.create_tables([AuditLog] + models, safe=True)
+        else:
+            db.create_tables([AuditLog] + models, safe=True)
+    return db
+
+
+def get_database(db: Optional[peewee.Database] = None) -> peewee.Database:
+    """Return ``db``, else the database ``connect`` opened."""
+    if db is not None:
+        if isinstance(db, peewee.DatabaseProxy):
+            db = db.obj
+        if db is None:
+            raise ConfigurationError("that DatabaseProxy is not initialised; call peestore.connect() first")
+        return db
+    if database.obj is None:
+        raise ConfigurationError("no database yet: call peestore.connect() first")
+    return database.obj
+
+
+def registered_models() -> List[type]:
+    """The models passed to the last ``connect(models=...)``."""
+    return list(_registered)

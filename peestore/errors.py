@@ -1,0 +1,48 @@
+"""The exception tree: every error peestore raises on purpose is a ``PeestoreError``."""
+from typing import Dict, Optional
+
+__all__ = [
+    "PeestoreError",
+    "ConfigurationError",
+    "ValidationError",
+    "MigrationError",
+    "RestoreError",
+]
+
+
+class PeestoreError(Exception):
+    """Base class of peestore's own errors; the message says how to fix it."""
+
+
+class ConfigurationError(PeestoreError):
+    """peestore is used before it is set up, or set up with bad arguments."""
+
+
+class ValidationError(PeestoreError, ValueError):
+    """A value or a set of values does not fit the model.
+
+    ``errors`` maps each offending field name to a message.
+    """
+
+    def __init__(self, message: str, errors: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(message)
+        self.errors: Dict[str, str] = dict(errors or {})
+
+
+class MigrationError(PeestoreError):
+    """``connect(migrate=True)`` found changes it will not make automatically.
+
+    ``refused`` lists each change, as text.
+    """
+
+    def __init__(self, refused) -> None:
+        self.refused = list(refused)
+        lines = "\n".join("  - %s" % item for item in self.refused)
+        super().__init__(
+            "migrate=True only adds tables, nullable or defaulted columns and "
+            "indexes; these changes need a hand-written migration "
+            "(playhouse.migrate) and nothing was changed:\n%s" % lines)
+
+
+class RestoreError(PeestoreError):
+    """A backup file was rejected by ``restore``; the live database is untouched."""

@@ -1,0 +1,68 @@
+"""A shared/exclusive gate: requests pass together, a restore passes alone.
+
+The plugin holds the gate shared for each request; ``restore`` holds it
+exclusive while it swaps the database file, so no write is in flight during
+the swap and requests that arrive meanwhile wait instead of failing.
+"""
+import contextlib
+import threading
+from typing import Iterator
+
+__all__ = ["Gate", "gate"]
+
+
+class Gate:
+    """A readers-writer lock that lets a waiting exclusive holder in first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._shared = 0
+        self._exclusive = False
+        self._waiting = 0
+        self._owner = None
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold the gate with any number of other shared holders."""
+        me = threading.get_ident()
+        if self._owner == me:  # the exclusive holder may re-enter
+            yield
+            return
+        with self._cond:
+            while self._exclusive or self._waiting:
+                self._cond.wait()
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                if not self._shared:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the gate alone, after every shared holder has left."""
+        me = threading.get_ident()
+        if self._owner == me:
+            yield
+            return
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self._exclusive or self._shared:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            self._exclusive = True
+            self._owner = me
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._owner = None
+                self._cond.notify_all()
+
+
+gate = Gate()

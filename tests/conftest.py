@@ -1,0 +1,116 @@
+"""Shared fixtures: a fresh database per test, on SQLite and the server backends.
+
+``PEESTORE_TEST_BACKENDS`` (comma-separated: sqlite, postgres, mysql) picks the
+backends; by default all three run.  The server URLs come from
+``PEESTORE_TEST_POSTGRES_URL`` and ``PEESTORE_TEST_MYSQL_URL``.
+"""
+import os
+
+import peewee
+import pytest
+
+import peestore
+from peestore import listeners
+
+BACKENDS = [b.strip() for b in os.environ.get(
+    "PEESTORE_TEST_BACKENDS", "sqlite,postgres,mysql").split(",") if b.strip()]
+SERVER_URLS = {
+    "postgres": os.environ.get("PEESTORE_TEST_POSTGRES_URL",
+                               "postgresql://postgres@127.0.0.1:5432/test"),
+    "mysql": os.environ.get("PEESTORE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+}
+
+
+def _wipe_server(url: str) -> None:
+    """Drop every table in the test database, whatever an earlier run left there."""
+    db = peewee.Database  # for type checkers
+    db = peestore.connect(url, create_tables=False)
+    with db.connection_context():
+        if isinstance(db, peewee.PostgresqlDatabase):
+            db.execute_sql("DROP SCHEMA IF EXISTS public CASCADE")
+            db.execute_sql("CREATE SCHEMA public")
+        else:
+            db.execute_sql("SET FOREIGN_KEY_CHECKS=0")
+            for (name,) in db.execute_sql("SHOW TABLES").fetchall():
+                db.execute_sql("DROP TABLE `%s`" % name)
+            db.execute_sql("SET FOREIGN_KEY_CHECKS=1")
+
+
+def backend_url(backend: str, tmp_path) -> str:
+    """A URL for an empty database on ``backend``."""
+    if backend == "sqlite":
+        return "sqlite:///%s" % (tmp_path / "test.db")
+    url = SERVER_URLS[backend]
+    _wipe_server(url)
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """The name of the backend this test runs on."""
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend, tmp_path):
+    """URL of a fresh, empty database on the test's backend."""
+    return backend_url(backend, tmp_path)
+
+
+@pytest.fixture
+def connect_db(db_url):
+    """``connect_db(models, **kwargs)``: connect to a fresh database with these models."""
+    opened = []
+
+    def _connect(models=(), **kwargs):
+        db = peestore.connect(db_url, models=models, **kwargs)
+        opened.append(db)
+        return db
+
+    yield _connect
+    for db in opened:
+        if not db.is_closed():
+            db.close()
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    """Path of a fresh SQLite file."""
+    return tmp_path / "test.db"
+
+
+@pytest.fixture
+def sqlite_db(db_path):
+    """``sqlite_db(models, **kwargs)``: connect to a fresh SQLite file with these models."""
+    opened = []
+
+    def _connect(models=(), **kwargs):
+        db = peestore.connect("sqlite:///%s" % db_path, models=models, **kwargs)
+        opened.append(db)
+        return db
+
+    yield _connect
+    for db in opened:
+        if not db.is_closed():
+            db.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_listeners():
+    """Listeners registered by one test never hear another test's writes."""
+    saved = list(listeners._listeners), list(listeners._restore_listeners)
+    yield
+    listeners._listeners[:] = saved[0]
+    listeners._restore_listeners[:] = saved[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_receivers():
+    """Hook receivers connected by one test are gone after it."""
+    from peestore import signals
+    all_signals = [signals.before_insert, signals.after_insert, signals.before_update,
+                   signals.after_update, signals.before_delete, signals.after_delete]
+    saved = [(set(s._receivers), list(s._receiver_list)) for s in all_signals]
+    yield
+    for s, (receivers, receiver_list) in zip(all_signals, saved):
+        s._receivers, s._receiver_list = receivers, receiver_list
