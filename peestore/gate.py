@@ -20,6 +20,7 @@ class Gate:
         self._exclusive = False
         self._waiting = 0
         self._owner = None
+        self._mine = threading.local()  # this thread's own shared holds
 
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
@@ -28,17 +29,20 @@ class Gate:
         if self._owner == me:  # the exclusive holder may re-enter
             yield
             return
+        held = getattr(self._mine, "count", 0)
         with self._cond:
-            while self._exclusive or self._waiting:
+            # A thread already inside passes, or a waiting restore deadlocks on it.
+            while not held and (self._exclusive or self._waiting):
                 self._cond.wait()
             self._shared += 1
+        self._mine.count = held + 1
         try:
             yield
         finally:
+            self._mine.count = held
             with self._cond:
                 self._shared -= 1
-                if not self._shared:
-                    self._cond.notify_all()
+                self._cond.notify_all()
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -47,10 +51,12 @@ class Gate:
         if self._owner == me:
             yield
             return
+        held = getattr(self._mine, "count", 0)
         with self._cond:
             self._waiting += 1
             try:
-                while self._exclusive or self._shared:
+                # The caller's own shared holds (a restore request) do not count.
+                while self._exclusive or self._shared > held:
                     self._cond.wait()
             finally:
                 self._waiting -= 1
