@@ -8,6 +8,7 @@ import os
 
 import peewee
 import pytest
+from playhouse import db_url as playhouse_db_url
 
 import peestore
 from peestore import listeners
@@ -19,11 +20,45 @@ SERVER_URLS = {
                                "postgresql://postgres@127.0.0.1:5432/test"),
     "mysql": os.environ.get("PEESTORE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
 }
+# Each test run works in a database of its own on each server, made from the
+# configured one and dropped at the end, so runs on one machine never collide.
+PRIVATE_NAME = "peestore_test_%d" % os.getpid()
+_private_urls = {}
+
+
+def _admin(url: str, sql: str) -> None:
+    db = playhouse_db_url.connect(url)
+    db.connect()
+    try:
+        if isinstance(db, peewee.PostgresqlDatabase):
+            db.connection().autocommit = True
+        db.execute_sql(sql)
+    finally:
+        db.close()
+
+
+def server_url(backend: str) -> str:
+    """URL of this run's private database on ``backend``, created on first use."""
+    if backend not in _private_urls:
+        base = SERVER_URLS[backend]
+        _admin(base, "CREATE DATABASE %s" % PRIVATE_NAME)
+        _private_urls[backend] = base.rsplit("/", 1)[0] + "/" + PRIVATE_NAME
+    return _private_urls[backend]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if peestore.database.obj is not None and not peestore.database.obj.is_closed():
+        peestore.database.obj.close()
+    for backend in list(_private_urls):
+        sql = "DROP DATABASE IF EXISTS %s" % PRIVATE_NAME
+        if backend == "postgres":
+            sql += " WITH (FORCE)"
+        _admin(SERVER_URLS[backend], sql)
+        del _private_urls[backend]
 
 
 def _wipe_server(url: str) -> None:
     """Drop every table in the test database, whatever an earlier run left there."""
-    db = peewee.Database  # for type checkers
     db = peestore.connect(url, create_tables=False)
     with db.connection_context():
         if isinstance(db, peewee.PostgresqlDatabase):
@@ -40,7 +75,7 @@ def backend_url(backend: str, tmp_path) -> str:
     """A URL for an empty database on ``backend``."""
     if backend == "sqlite":
         return "sqlite:///%s" % (tmp_path / "test.db")
-    url = SERVER_URLS[backend]
+    url = server_url(backend)
     _wipe_server(url)
     return url
 

@@ -1,0 +1,1 @@
+"""peestore test suite."""
