@@ -22,8 +22,31 @@ SQLITE_PRAGMAS: Dict[str, Any] = {
     "busy_timeout": 5000,
 }
 
+class _Proxy(peewee.DatabaseProxy):
+    """A ``DatabaseProxy`` whose transactions are the real database's own.
+
+    peewee's proxy builds transaction objects around itself; peestore's
+    change tracking lives on the database's transaction objects, so the proxy
+    hands those out instead.
+    """
+
+    def _real(self) -> peewee.Database:
+        if self.obj is None:
+            raise ConfigurationError("no database yet: call peestore.connect() first")
+        return self.obj
+
+    def atomic(self, *args: Any, **kwargs: Any):
+        return self._real().atomic(*args, **kwargs)
+
+    def transaction(self, *args: Any, **kwargs: Any):
+        return self._real().transaction(*args, **kwargs)
+
+    def savepoint(self):
+        return self._real().savepoint()
+
+
 #: Every ``BaseAuditedModel`` is bound to this proxy; ``connect`` points it at a database.
-database = peewee.DatabaseProxy()
+database = _Proxy()
 
 _registered: List[type] = []
 

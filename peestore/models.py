@@ -5,6 +5,7 @@ import peewee
 
 from . import signals
 from .audit import AuditLog, utcnow
+from .bulk import AuditedDelete, AuditedInsert, AuditedSoftDelete, AuditedUpdate
 from .db import database
 from .errors import ConfigurationError
 from .softdelete import SoftDeleteQuery
@@ -69,6 +70,30 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         if include_deleted:
             query = query.with_deleted()
         return query.where(cls._meta.primary_key == pk).get()
+
+    # -- bulk queries -----------------------------------------------------
+
+    @classmethod
+    def update(cls, __data: Optional[Dict] = None, **update: Any) -> AuditedUpdate:
+        """An UPDATE query; executing it writes one ``update`` entry per affected row."""
+        return AuditedUpdate(cls, cls._normalize_data(__data, update))
+
+    @classmethod
+    def insert(cls, __data: Optional[Dict] = None, **insert: Any) -> AuditedInsert:
+        """An INSERT query; executing it writes a ``create`` entry."""
+        return AuditedInsert(cls, cls._normalize_data(__data, insert))
+
+    @classmethod
+    def insert_many(cls, rows: Iterable[Any], fields: Optional[List] = None) -> AuditedInsert:
+        """A multi-row INSERT; executing it writes one ``create`` entry per row."""
+        return AuditedInsert(cls, insert=list(rows), columns=fields)
+
+    @classmethod
+    def delete(cls, permanently: bool = False) -> Union[AuditedDelete, AuditedSoftDelete]:
+        """A DELETE query; on a soft-delete model it soft-deletes unless ``permanently``."""
+        if cls._meta.soft_delete and not permanently:
+            return AuditedSoftDelete(cls)
+        return AuditedDelete(cls)
 
     # -- helpers ----------------------------------------------------------
 

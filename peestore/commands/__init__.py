@@ -1,2 +1,3 @@
 """The sub-commands of ``peestore``; importing a module registers its commands."""
 from . import demo  # noqa: F401
+from . import prune  # noqa: F401
