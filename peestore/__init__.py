@@ -1,11 +1,13 @@
 """peestore: audited models, a REST API and safe data tools on peewee + bottle."""
 from .actor import actor, current_actor
 from .audit import AuditLog
+from .backup import backup
 from .db import connect, database
 from .errors import (ConfigurationError, MigrationError, PeestoreError, RestoreError,
                      ValidationError)
 from .listeners import Change, after_commit, on_restore
 from .models import BaseAuditedModel
+from .restore import restore
 from .softdelete import SoftDeleteQuery
 
 __version__ = "0.1.0"
@@ -22,8 +24,10 @@ __all__ = [
     "ValidationError",
     "actor",
     "after_commit",
+    "backup",
     "connect",
     "current_actor",
     "database",
     "on_restore",
+    "restore",
 ]
