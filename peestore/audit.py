@@ -71,21 +71,45 @@ def changed_fields(before: Optional[Dict[str, Any]], after: Optional[Dict[str, A
     return [k for k in names if before.get(k) != after.get(k) or (k in before) != (k in after)]
 
 
+_COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
+
+
+def _insert_sql(db: peewee.Database) -> str:
+    quote = db.quote
+    names = ", ".join(quote[0] + name + quote[1] for name in _COLUMNS)
+    table = quote[0] + AuditLog._meta.table_name + quote[1]
+    return "INSERT INTO %s (%s) VALUES (%s)" % (
+        table, names, ", ".join([db.param] * len(_COLUMNS)))
+
+
 def write_entries(entries: Iterable[Dict[str, Any]], actor: Optional[str] = None) -> int:
-    """Insert audit entries (dicts of AuditLog fields) in one statement.
+    """Insert audit entries (dicts of AuditLog fields) in one ``executemany``.
 
     ``timestamp`` and ``actor`` are filled in when missing.  Returns how many.
     """
+    db = AuditLog._meta.database
+    if isinstance(db, peewee.DatabaseProxy):
+        db = db.obj
     now = utcnow()
     who = current_actor(actor)
-    rows = []
+    # This runs once per audited write: plain parameters and one prepared
+    # statement, not a peewee query built per row.
+    stamp = now.isoformat(" ") if isinstance(db, peewee.SqliteDatabase) else now
+    params = []
     for entry in entries:
-        row = {"timestamp": now, "actor": who, "before": None, "after": None}
-        row.update(entry)
-        rows.append(row)
-    if not rows:
+        before = entry.get("before")
+        after = entry.get("after")
+        timestamp = entry.get("timestamp")
+        if timestamp is None:
+            timestamp = stamp
+        elif isinstance(db, peewee.SqliteDatabase):
+            timestamp = timestamp.isoformat(" ")
+        params.append((timestamp, entry["component"], str(entry["record_id"]),
+                       entry["operation"], entry.get("actor") or who,
+                       None if before is None else dumps(before),
+                       None if after is None else dumps(after)))
+    if not params:
         return 0
-    # SQLite limits bound parameters per statement (999 on old builds): 8 a row.
-    for start in range(0, len(rows), 100):
-        AuditLog.insert_many(rows[start:start + 100]).execute()
-    return len(rows)
+    with peewee.__exception_wrapper__:
+        db.cursor().executemany(_insert_sql(db), params)
+    return len(params)

@@ -8,6 +8,7 @@ audit entry per row.
 """
 import functools
 import operator
+import sqlite3
 from typing import Any, Dict, List, Optional
 
 import peewee
@@ -22,6 +23,15 @@ __all__ = ["AuditedUpdate", "AuditedSoftDelete", "AuditedDelete", "AuditedInsert
 
 # Primary keys per statement: well under SQLite's 32766 bound parameters.
 CHUNK = 5000
+
+
+def _has_returning(database: peewee.Database) -> bool:
+    if isinstance(database, peewee.DatabaseProxy):
+        database = database.obj
+    if database.returning_clause:
+        return True
+    return isinstance(database, peewee.SqliteDatabase) and \
+        sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 def _needs_audit(model: type) -> bool:
@@ -223,18 +233,25 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
         if all(row.get(pk.name) is not None for row in rows):
             query = peewee.ModelInsert(model, self._field_rows(rows, single))
             return query.execute(database), [row[pk.name] for row in rows]
-        if database.returning_clause:
-            query = peewee.ModelInsert(model, self._field_rows(rows, single)).returning(pk)
-            query._row_type = peewee.ROW.TUPLE
-            keys = [r[0] for r in query.execute(database)]
-            return (keys[0] if single else [(k,) for k in keys]), keys
-        # Without RETURNING, one statement per row is the portable way to learn
-        # every generated key; all of them run inside one transaction.
+        if _has_returning(database):
+            keys = []
+            width = max(1, len(rows[0]))
+            # Bound parameters per statement stay under SQLite's and PostgreSQL's limits.
+            for chunk in _chunks(rows, max(1, 30000 // width)):
+                query = peewee.ModelInsert(model, self._field_rows(chunk, False)).returning(pk)
+                query._row_type = peewee.ROW.TUPLE
+                # RETURNING yields the rows of a multi-row VALUES insert in order.
+                keys.extend(r[0] for r in query.execute(database))
+            if single:
+                return keys[0], keys
+            # As peewee: PostgreSQL gives every key, SQLite the last row's id.
+            return ([(k,) for k in keys] if database.returning_clause else keys[-1]), keys
+        # Without RETURNING (MySQL, MariaDB), one statement per row is the portable
+        # way to learn every generated key; all of them run in one transaction.
         keys = [peewee.ModelInsert(model, self._field_rows([row], True)).execute(database)
                 for row in rows]
-        # As peewee: SQLite reports the last row's id, MySQL the first's.
-        first = isinstance(database, peewee.MySQLDatabase)
-        return (keys[0] if single or first else keys[-1]), keys
+        # As peewee: MySQL reports the first row's id.
+        return keys[0], keys
 
     def _field_rows(self, rows: List[Dict[str, Any]], single: bool):
         meta = self.model._meta
