@@ -5,6 +5,8 @@ from .backup import backup
 from .db import connect, database
 from .errors import (ConfigurationError, MigrationError, PeestoreError, RestoreError,
                      ValidationError)
+from .export import export_csv
+from .importer import import_csv
 from .listeners import Change, after_commit, on_restore
 from .models import BaseAuditedModel
 from .restore import restore
@@ -28,6 +30,8 @@ __all__ = [
     "connect",
     "current_actor",
     "database",
+    "export_csv",
+    "import_csv",
     "on_restore",
     "restore",
 ]
