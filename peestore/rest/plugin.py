@@ -1,0 +1,299 @@
+"""``RestPlugin``: the Bottle plugin (API v2), and ``bootstrap``.
+
+``setup`` adds the routes; ``apply`` wraps every route of the app, the
+user's own included, so that each request
+
+- passes the restore gate (held shared until the response is sent),
+- gets a database connection that is closed again at the end (peewee opens
+  it on the first query, so a route that does not query opens none),
+- runs as its actor (the identity's name, else the ``X-User`` header), and
+- answers every error as JSON ``{"detail": ...}``.
+
+Route options (Bottle route config) the plugin reads:
+``peestore_write=True`` (a write: needs ``X-User`` when there is no
+``authenticate``) and ``peestore_auth=False`` (no authentication for this
+route, e.g. a login page).
+"""
+import logging
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Sequence, Union
+
+import bottle
+import peewee
+
+from ..actor import actor
+from ..db import connect, database
+from ..errors import ConfigurationError
+from ..gate import gate
+from .db_routes import add_db_routes
+from .fields import ModelInfo
+from .openapi import add_openapi_route
+from .responses import error, from_exception, install_error_pages
+from .routes import ModelRoutes
+
+__all__ = ["RestPlugin", "bootstrap", "identity_name", "identity_roles"]
+
+log = logging.getLogger("peestore.rest")
+
+Identity = Any
+Authenticate = Callable[[bottle.BaseRequest], Optional[Identity]]
+
+_WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+_MAX_ACTOR = 200  # AuditLog.actor's max_length
+
+
+def identity_name(identity: Identity) -> Optional[str]:
+    """The ``name`` of an identity (a mapping or an object with a ``name`` attribute)."""
+    name = identity.get("name") if isinstance(identity, Mapping) else \
+        getattr(identity, "name", None)
+    return str(name) if name not in (None, "") else None
+
+
+def identity_roles(identity: Identity) -> FrozenSet[str]:
+    """The ``roles`` of an identity, as a set of strings (a lone string is one role)."""
+    roles = identity.get("roles") if isinstance(identity, Mapping) else \
+        getattr(identity, "roles", None)
+    if not roles:
+        return frozenset()
+    if isinstance(roles, str):
+        return frozenset((roles,))
+    return frozenset(str(role) for role in roles)
+
+
+class _Streamed:
+    """A response body iterator that keeps the request's connection and gate
+    until it is exhausted or closed (an export streamed row by row)."""
+
+    def __init__(self, iterable: Any, release: Callable[[], None]) -> None:
+        self._iterable = iterable
+        self._iterator = iter(iterable)
+        self._release = release
+
+    def __iter__(self) -> "_Streamed":
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._iterator)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is None:
+            return
+        try:
+            close = getattr(self._iterable, "close", None)
+            if close is not None:
+                close()
+        finally:
+            release()
+
+
+def _is_stream(value: Any) -> bool:
+    return hasattr(value, "__next__") and not hasattr(value, "read")
+
+
+class RestPlugin:
+    """Bottle plugin: a REST API per model, ``/db`` routes, JSON errors, per-request
+    connections and actors.  See SPEC section 6 and the README's "REST API".
+
+    ``authenticate(request)`` returns an identity or None (401).  An identity
+    is a mapping with ``name`` and ``roles``, or an object with ``.name`` and
+    ``.roles``; its name is the actor, and ``/db/restore``, ``/db/import``
+    and ``/db/backup.sqlite`` need the ``admin`` role (403 otherwise).
+    """
+
+    name = "peestore"
+    api = 2
+
+    def __init__(self, models: Iterable[type] = (), prefix: str = "",
+                 max_records: Optional[int] = None, db_routes: bool = True,
+                 authenticate: Optional[Authenticate] = None,
+                 max_body_bytes: int = 1 << 20, max_upload_bytes: int = 256 << 20) -> None:
+        self.models = list(models)
+        components: Dict[str, type] = {}
+        for model in self.models:
+            if not (isinstance(model, type) and issubclass(model, peewee.Model)
+                    and hasattr(model._meta, "component")):
+                raise ConfigurationError("RestPlugin(models=...) takes BaseAuditedModel "
+                                         "subclasses, got %r" % (model,))
+            other = components.setdefault(model._meta.component, model)
+            if other is not model:
+                raise ConfigurationError(
+                    "%s and %s both have component %r; give one a Meta.component"
+                    % (other.__name__, model.__name__, model._meta.component))
+        prefix = (prefix or "").strip()
+        if prefix and not prefix.startswith("/"):
+            prefix = "/" + prefix
+        self.prefix = prefix.rstrip("/")
+        if max_records is not None and (not isinstance(max_records, int) or max_records < 0):
+            raise ConfigurationError("max_records must be None or a whole number >= 0, got %r"
+                                     % (max_records,))
+        self.max_records = max_records
+        self.db_routes = bool(db_routes)
+        if authenticate is not None and not callable(authenticate):
+            raise ConfigurationError("authenticate must be a function(request) -> identity")
+        self.authenticate = authenticate
+        for label, value in (("max_body_bytes", max_body_bytes),
+                             ("max_upload_bytes", max_upload_bytes)):
+            if not isinstance(value, int) or value < 1:
+                raise ConfigurationError("%s must be a positive number of bytes, got %r"
+                                         % (label, value))
+        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+        self.infos = [ModelInfo(model) for model in self.models]
+        self.app: Optional[bottle.Bottle] = None
+        self.route_keys: set = set()
+
+    # -- the API other route modules use ------------------------------------
+
+    def route_path(self, path: str) -> str:
+        """``path`` under the plugin's prefix (``/db/health`` -> ``/api/db/health``)."""
+        return self.prefix + path
+
+    def max_records_for(self, model: type) -> Optional[int]:
+        """The row limit of ``model`` (``max_records``), or None."""
+        return self.max_records
+
+    def identity(self) -> Optional[Identity]:
+        """The identity ``authenticate`` returned for the current request, or None."""
+        return bottle.request.environ.get("peestore.identity")
+
+    def require_admin(self) -> None:
+        """401/403 unless the request's identity has the ``admin`` role.
+
+        Does nothing when no ``authenticate`` is set.
+        """
+        if self.authenticate is None:
+            return
+        identity = self.identity()
+        if identity is None:
+            raise error(401, "authentication required", headers=None)
+        if "admin" not in identity_roles(identity):
+            raise error(403, "%s needs the admin role" % bottle.request.path)
+
+    # -- Bottle plugin API v2 ------------------------------------------------
+
+    def setup(self, app: bottle.Bottle) -> None:
+        """Add the model routes, the /db routes and /openapi.json to ``app``."""
+        for other in app.plugins:
+            if getattr(other, "name", None) == self.name:
+                raise bottle.PluginError("a peestore RestPlugin is already installed on "
+                                         "this app")
+        self.app = app
+        install_error_pages(app)
+        for info in self.infos:
+            ModelRoutes(info, self).add_to(app)
+        if self.db_routes:
+            add_db_routes(app, self)
+            first = len(app.routes)
+            try:
+                from .data_routes import add_data_routes
+            except ImportError:  # pragma: no cover  (issue 5 adds the module)
+                add_data_routes = None
+            if add_data_routes is not None:
+                add_data_routes(app, self)
+            for route in app.routes[first:]:
+                if route.method in _WRITE_METHODS:
+                    route.config.setdefault("peestore_write", True)
+        add_openapi_route(app, self)
+        # Before any mount() rewrites the rules: what /openapi.json describes.
+        self.route_keys = {(route.method, route.rule) for route in app.routes}
+
+    def apply(self, callback: Callable, route: bottle.Route) -> Callable:
+        """Wrap one route: gate, connection, actor, authentication, JSON errors."""
+        config = route.config
+        authenticate = self.authenticate if config.get("peestore_auth", True) else None
+        needs_user = bool(config.get("peestore_write")) and self.authenticate is None
+        request = bottle.request
+        shared = gate.shared
+        proxy = database
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            hold = shared()
+            hold.__enter__()
+            db = proxy.obj
+            opened_here = db is not None and db.is_closed()
+            released = []
+
+            def release() -> None:
+                if released:
+                    return
+                released.append(True)
+                try:
+                    if opened_here and not db.is_closed():
+                        db.close()
+                except peewee.PeeweeException:
+                    log.exception("could not close the request's database connection")
+                finally:
+                    hold.__exit__(None, None, None)
+
+            streaming = False
+            try:
+                if db is None:
+                    raise ConfigurationError("no database: call peestore.connect() or "
+                                             "peestore.bootstrap() before serving")
+                name = None
+                environ = request.environ
+                if authenticate is not None:
+                    identity = authenticate(request)
+                    if not identity:
+                        return error(401, "authentication required")
+                    environ["peestore.identity"] = identity
+                    name = identity_name(identity)
+                    if name is None:
+                        raise ConfigurationError("authenticate() returned an identity "
+                                                 "without a name: %r" % (identity,))
+                else:
+                    name = environ.get("HTTP_X_USER", "").strip() or None
+                    if name is None and needs_user:
+                        return error(400, "send an X-User header: the name the audit log "
+                                     "blames for this change")
+                if name is not None and len(name) > _MAX_ACTOR:
+                    return error(400, "the actor name is over %d characters" % _MAX_ACTOR)
+                if name is None:
+                    result = callback(*args, **kwargs)
+                else:
+                    with actor(name):
+                        result = callback(*args, **kwargs)
+                if _is_stream(result):
+                    streaming = True
+                    return _Streamed(result, release)
+                if isinstance(result, bottle.HTTPResponse) and not isinstance(
+                        result, bottle.HTTPError) and _is_stream(result.body):
+                    streaming = True
+                    result.body = _Streamed(result.body, release)
+                return result
+            except bottle.HTTPError as exc:
+                return from_exception(exc)
+            except bottle.HTTPResponse as response:
+                if _is_stream(response.body):
+                    streaming = True
+                    response.body = _Streamed(response.body, release)
+                raise
+            except Exception as exc:
+                return from_exception(exc)
+            finally:
+                if not streaming:
+                    release()
+
+        return wrapper
+
+    def close(self) -> None:
+        """Nothing to free: connections never outlive their request."""
+
+
+def bootstrap(app: Optional[bottle.Bottle] = None, *, models: Sequence[type],
+              database_url: Union[str, peewee.Database, None] = None,
+              create_tables: bool = True, max_records_per_model: Optional[int] = None,
+              enable_db_routes: bool = True) -> bottle.Bottle:
+    """``connect`` plus ``install(RestPlugin(...))`` in one call; returns the app."""
+    models = list(models)
+    connect(database_url, models=models, create_tables=create_tables)
+    if app is None:
+        app = bottle.Bottle()
+    app.install(RestPlugin(models=models, max_records=max_records_per_model,
+                           db_routes=enable_db_routes))
+    return app
