@@ -119,7 +119,8 @@ def get_database(db: Optional[peewee.Database] = None) -> peewee.Database:
         if isinstance(db, peewee.DatabaseProxy):
             db = db.obj
         if db is None:
-            raise ConfigurationError("that DatabaseProxy is not initialised; call peestore.connect() first")
+            raise ConfigurationError(
+                "that DatabaseProxy is not initialised; call peestore.connect() first")
         return db
     if database.obj is None:
         raise ConfigurationError("no database yet: call peestore.connect() first")

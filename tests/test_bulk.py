@@ -100,7 +100,8 @@ def test_insert_many_tuples_with_fields(connect_db):
     """insert_many with tuples and fields= is audited too."""
     connect_db(ALL)
     with capture_audit() as entries:
-        Product.insert_many([("x", 1.0), ("y", 2.0)], fields=[Product.name, Product.price]).execute()
+        Product.insert_many([("x", 1.0), ("y", 2.0)],
+                            fields=[Product.name, Product.price]).execute()
     assert [e.after["name"] for e in entries] == ["x", "y"]
 
 

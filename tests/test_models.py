@@ -8,6 +8,7 @@ import pytest
 
 import peestore
 from peestore import AuditLog
+from peestore.testing import capture_audit
 from peestore.values import from_json_value
 
 from .models import ALL, Product, Reading, Setting, User
@@ -246,3 +247,21 @@ def test_history_and_count(connect_db):
     a.name = "a2"
     a.save()
     assert [e.operation for e in a.history()] == ["update", "create"]
+
+
+class Tagged(peestore.BaseAuditedModel):
+    id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
+    label = peewee.CharField()
+
+
+def test_uuid_primary_key(connect_db):
+    """A UUID primary key works on every backend and is the record_id as text."""
+    connect_db([Tagged])
+    tagged = Tagged.create(label="a")
+    tagged.label = "b"
+    tagged.save()
+    assert Tagged.get_by_id(tagged.id).label == "b"
+    assert [e.record_id for e in entries()] == [str(tagged.id)] * 2
+    with capture_audit() as bulk:
+        Tagged.insert_many([{"label": "c"}]).execute()
+    assert uuid.UUID(bulk[0].record_id)
