@@ -99,3 +99,21 @@ def test_get_database_before_connect(monkeypatch):
     monkeypatch.setattr(peestore.database, "obj", None)
     with pytest.raises(peestore.ConfigurationError, match="connect"):
         get_database()
+
+
+def test_pooled_connections(db_url, backend):
+    """A +pool URL gives a playhouse.pool database; connections go back to the pool."""
+    if backend == "sqlite":
+        url = db_url.replace("sqlite://", "sqlite+pool://") + "?max_connections=4"
+    else:
+        scheme, rest = db_url.split("://", 1)
+        url = "%s+pool://%s?max_connections=4&stale_timeout=300" % (scheme, rest)
+    from playhouse.pool import PooledDatabase
+    db = peestore.connect(url, models=ALL)
+    assert isinstance(db, PooledDatabase)
+    for i in range(3):
+        with db.connection_context():
+            User.create(name="u%d" % i)
+    assert len(db._in_use) == 0
+    assert User.select().count() == 3
+    db.close_all()
