@@ -3,6 +3,7 @@ from .actor import actor, current_actor
 from .audit import AuditLog
 from .backup import backup
 from .db import connect, database
+from .diagram import diagram_svg
 from .errors import (ConfigurationError, MigrationError, PeestoreError, RestoreError,
                      ValidationError)
 from .export import export_csv
@@ -30,6 +31,7 @@ __all__ = [
     "connect",
     "current_actor",
     "database",
+    "diagram_svg",
     "export_csv",
     "import_csv",
     "on_restore",
