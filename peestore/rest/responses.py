@@ -46,21 +46,40 @@ def json_response(body: Any, status: int = 200,
 
 def is_unique_violation(exc: peewee.IntegrityError) -> bool:
     """True when ``exc`` is a unique (or primary key) conflict, on any backend."""
-    orig = exc.args[0] if exc.args else exc
-    if getattr(orig, "pgcode", None) == "23505":           # PostgreSQL unique_violation
-        return True
-    args = getattr(orig, "args", ())
-    if args and args[0] in (1062, 1586):                    # MySQL ER_DUP_ENTRY(_WITH_KEY_NAME)
-        return True
-    text = str(orig)
-    return "UNIQUE constraint failed" in text or "duplicate key" in text.lower()
+    for candidate in _causes(exc):
+        if getattr(candidate, "pgcode", None) == "23505":     # PostgreSQL unique_violation
+            return True
+        args = getattr(candidate, "args", ())
+        if args and args[0] in (1062, 1586):                   # MySQL ER_DUP_ENTRY(_WITH_KEY_NAME)
+            return True
+        text = str(candidate)
+        if "UNIQUE constraint failed" in text or "duplicate key" in text.lower() \
+                or "Duplicate entry" in text:
+            return True
+    return False
+
+
+def _causes(exc: BaseException) -> list:
+    # peewee re-raises the driver's exception as its own, keeping the
+    # original as the first argument and as the cause.
+    found = [exc]
+    if exc.args and isinstance(exc.args[0], BaseException):
+        found.append(exc.args[0])
+    for linked in (exc.__cause__, exc.__context__):
+        if linked is not None:
+            found.append(linked)
+    return found
 
 
 def _constraint_message(exc: Exception) -> str:
     # The driver's own message, first line only: it names the constraint but
     # carries no SQL text or values beyond what the client sent.
-    text = str(exc.args[0] if exc.args else exc).strip().splitlines()
-    return text[0] if text else "constraint failed"
+    for candidate in _causes(exc):
+        args = getattr(candidate, "args", ())
+        texts = [a for a in args if isinstance(a, str) and a.strip()]
+        if texts:
+            return texts[-1].strip().splitlines()[0]
+    return "constraint failed"
 
 
 def from_exception(exc: BaseException) -> bottle.HTTPResponse:
