@@ -10,6 +10,8 @@ from .export import export_csv
 from .importer import import_csv
 from .listeners import Change, after_commit, on_restore
 from .models import BaseAuditedModel
+from .rest import RestPlugin, bootstrap
+from .server import serve
 from .restore import restore
 from .softdelete import SoftDeleteQuery
 
@@ -22,12 +24,14 @@ __all__ = [
     "ConfigurationError",
     "MigrationError",
     "PeestoreError",
+    "RestPlugin",
     "RestoreError",
     "SoftDeleteQuery",
     "ValidationError",
     "actor",
     "after_commit",
     "backup",
+    "bootstrap",
     "connect",
     "current_actor",
     "database",
@@ -35,5 +39,6 @@ __all__ = [
     "export_csv",
     "import_csv",
     "on_restore",
+    "serve",
     "restore",
 ]

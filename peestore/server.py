@@ -6,8 +6,6 @@ from typing import Any, Iterator
 
 __all__ = ["serve", "make_server", "background"]
 
-log = logging.getLogger("peestore.server")
-
 
 def make_server(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 4,
                 **options: Any) -> Any:
@@ -27,7 +25,9 @@ def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 4,
           **options: Any) -> None:
     """Serve ``app`` with waitress until interrupted (Ctrl-C)."""
     server = make_server(app, host=host, port=port, threads=threads, **options)
-    log.info("serving on http://%s:%s", server.effective_host, server.effective_port)
+    # As waitress.serve does: make its "Serving on" line (and errors) visible.
+    logging.basicConfig()
+    server.print_listen("Serving on http://{}:{}")
     try:
         server.run()
     finally:

@@ -1,3 +1,4 @@
 """The sub-commands of ``peestore``; importing a module registers its commands."""
 from . import demo  # noqa: F401
+from . import serve  # noqa: F401
 from . import prune  # noqa: F401

@@ -1,0 +1,83 @@
+"""``peestore serve APP``: serve a Bottle app, or a module of models, with waitress."""
+import argparse
+import importlib
+import os
+import sys
+import types
+from typing import Any, List
+
+from ..cli import arg, command
+from ..errors import ConfigurationError
+
+
+def _models_in(value: Any) -> List[type]:
+    from ..models import BaseAuditedModel
+
+    if isinstance(value, types.ModuleType):
+        candidates = list(vars(value).values())
+        models = [c for c in candidates if isinstance(c, type)
+                  and issubclass(c, BaseAuditedModel) and c is not BaseAuditedModel
+                  and c.__module__ == value.__name__]
+    elif isinstance(value, (list, tuple)):
+        models = list(value)
+    else:
+        return []
+    return [m for m in models if isinstance(m, type) and issubclass(m, BaseAuditedModel)]
+
+
+def load_app(spec: str, db_url: Any = None) -> Any:
+    """The app named by ``module:attr`` (or ``module``), ready to serve.
+
+    A Bottle app is served as it is (``db_url`` connects it, with the models
+    of its RestPlugin); a module or a list of models gets ``bootstrap``.
+    """
+    import bottle
+
+    from ..db import connect, database
+    from ..rest import RestPlugin, bootstrap
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name:
+        raise ConfigurationError("APP is module:attr (e.g. myapp:app), got %r" % spec)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError("cannot import %s: %s" % (module_name, exc)) from exc
+    value: Any = module
+    for part in filter(None, attr.split(".")):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise ConfigurationError("%s has no attribute %r" % (module_name, attr)) from None
+    if isinstance(value, bottle.Bottle):
+        plugins = [p for p in value.plugins if isinstance(p, RestPlugin)]
+        models = plugins[0].models if plugins else []
+        if db_url is not None or database.obj is None:
+            connect(db_url, models=models)
+        return value
+    models = _models_in(value)
+    if not models:
+        raise ConfigurationError("%s is neither a Bottle app nor a module or list of "
+                                 "peestore models" % spec)
+    return bootstrap(models=models, database_url=db_url)
+
+
+@command("serve", "serve APP (module:attr: a Bottle app or a module of models) with waitress")
+@arg("app", metavar="APP", help="module:attr of a Bottle app, or a module of models")
+@arg("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+@arg("--port", type=int, default=8000, help="TCP port (default 8000)")
+@arg("--threads", type=int, default=4, help="worker threads (default 4)")
+def run(args: argparse.Namespace) -> int:
+    from ..server import make_server
+
+    app = load_app(args.app, args.db)
+    server = make_server(app, host=args.host, port=args.port, threads=args.threads)
+    print("peestore serve: %s on http://%s:%s/ (Ctrl-C stops)"
+          % (args.app, server.effective_host, server.effective_port), flush=True)
+    try:
+        server.run()
+    finally:
+        server.close()
+    return 0

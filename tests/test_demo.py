@@ -1,0 +1,104 @@
+"""The demo machine app: its models and hooks over WSGI, and `peestore demo` for real."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import webtest
+
+from peestore.db import get_database
+from peestore.demo import Machine, OperatorLog, Recipe, make_app
+
+W = {"X-User": "op"}
+
+
+@pytest.fixture
+def demo(tmp_path):
+    app = make_app("sqlite:///%s" % (tmp_path / "demo.db"))
+    yield webtest.TestApp(app)
+    get_database().close()
+
+
+def test_seeded(demo):
+    """A fresh demo has a machine with two recipes and a log line."""
+    machines = demo.get("/machines/").json
+    assert [m["name"] for m in machines] == ["press-1"]
+    assert len(demo.get("/recipes/?machine=%d" % machines[0]["id"]).json) == 2
+    assert len(demo.get("/operator_logs/").json) == 1
+    assert demo.get("/").json["components"] == ["machines", "recipes", "operator_logs"]
+
+
+def test_recipe_hooks_validate(demo):
+    """The recipe hook rejects a speed over the machine's limit and a missing machine."""
+    machine = demo.get("/machines/").json[0]
+    res = demo.post_json("/recipes/", {"machine": machine["id"], "name": "fast",
+                                       "speed_rpm": 99999.0}, headers=W, status=422)
+    assert "speed_rpm" in res.json["errors"]
+    res = demo.post_json("/recipes/", {"machine": 424242, "name": "x"}, headers=W, status=422)
+    assert res.json["errors"] == {"machine": "no such machine"}
+    ok = demo.post_json("/recipes/", {"machine": machine["id"], "name": "slow",
+                                      "speed_rpm": 100.0}, headers=W, status=201).json
+    demo.patch_json("/recipes/%d" % ok["id"], {"temperature_c": 999.0}, headers=W,
+                    status=422)
+
+
+def test_machine_and_log_hooks(demo):
+    """Blank names and messages and a bad status are refused with the field named."""
+    res = demo.post_json("/machines/", {"name": " ", "serial": "S2"}, headers=W, status=422)
+    assert res.json["errors"] == {"name": "may not be blank"}
+    res = demo.post_json("/machines/", {"name": "m", "serial": "S2", "status": "melting"},
+                         headers=W, status=422)
+    assert "status" in res.json["errors"]
+    demo.post_json("/operator_logs/", {"operator": "op", "message": ""}, headers=W, status=422)
+
+
+def test_recipe_soft_delete_and_history(demo):
+    """Recipes are soft-deleted, restorable and audited; log lines are not audited."""
+    recipe = demo.get("/recipes/").json[0]
+    demo.delete("/recipes/%d" % recipe["id"], headers=W)
+    assert Recipe.select().with_deleted().count() == 2
+    assert demo.post("/recipes/%d/restore" % recipe["id"], headers=W).json["restored"]
+    ops = [h["operation"] for h in demo.get("/recipes/%d/history" % recipe["id"]).json]
+    assert ops == ["restore", "soft_delete", "create"]
+    line = demo.post_json("/operator_logs/", {"operator": "op", "message": "hi"},
+                          headers=W).json
+    assert demo.get("/operator_logs/%d/history" % line["id"]).json == []
+    assert OperatorLog._meta.audited is False and Machine._meta.audited is True
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_peestore_demo_command(tmp_path):
+    """`peestore demo --port N` serves the demo from ./peestore-demo.db and prints its URL."""
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.Popen([sys.executable, "-m", "peestore", "demo", "--port", str(port)],
+                            cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    url = "http://127.0.0.1:%d/" % port
+    try:
+        deadline = time.time() + 20
+        body = None
+        while time.time() < deadline and body is None:
+            if proc.poll() is not None:
+                raise AssertionError(proc.communicate()[1])
+            try:
+                with urllib.request.urlopen(url + "machines/", timeout=2) as res:
+                    body = json.loads(res.read())
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        assert body and body[0]["name"] == "press-1"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert url in out
+    assert (tmp_path / "peestore-demo.db").exists()
