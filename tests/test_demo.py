@@ -102,3 +102,28 @@ def test_peestore_demo_command(tmp_path):
         out, _ = proc.communicate(timeout=10)
     assert url in out
     assert (tmp_path / "peestore-demo.db").exists()
+
+
+def test_example_machine_app(tmp_path):
+    """examples/machine_app.py: its own routes run through the plugin (actor, JSON errors)."""
+    import importlib.util
+
+    import peestore
+    from peestore.demo import MODELS, seed
+
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples",
+                        "machine_app.py")
+    spec = importlib.util.spec_from_file_location("machine_app_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    peestore.bootstrap(module.app, models=MODELS,
+                       database_url="sqlite:///%s" % (tmp_path / "m.db"))
+    with get_database().connection_context():
+        seed()
+    api = webtest.TestApp(module.app)
+    assert api.post_json("/machines/1/start", {"recipe": 1}, headers=W).json["status"] == \
+        "running"
+    assert api.get("/machines/1/summary").json["log"][0]["operator"] == "op"
+    assert "detail" in api.post_json("/machines/1/start", {"recipe": 1}, status=400).json
+    assert "detail" in api.get("/machines/9/summary", status=404).json
+    get_database().close()
