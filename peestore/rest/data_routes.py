@@ -1,8 +1,205 @@
-"""The ``/db`` data routes: diagram, CSV export/import, backup and restore."""
+"""The ``/db`` data routes: diagram, CSV export/import, backup and restore.
+
+Uploads (``/db/import``, ``/db/restore``) are streamed to a file beside the
+database, never held in memory; downloads (``/db/export.zip``,
+``/db/backup.sqlite``) are streamed in chunks.  ``/db/import``,
+``/db/restore`` and ``/db/backup.sqlite`` need the ``admin`` role when the
+plugin has an ``authenticate`` function.
+"""
+import datetime
+import os
+import tempfile
+from typing import IO, Any, Dict, Optional, Tuple
+
 import bottle
+import peewee
+
+from ..backup import backup, sqlite_path
+from ..db import get_database
+from ..diagram import diagram_svg
+from ..export import stream_export
+from ..importer import MODES, import_csv
+from ..restore import restore_staged
+from ..upload import UploadError, UploadTooLarge, read_multipart
+from .responses import error, json_response
 
 __all__ = ["add_data_routes"]
 
+_CHUNK = 64 * 1024
+_NOT_SQLITE = ("{what} works on SQLite databases only; back up PostgreSQL with pg_dump "
+               "and MariaDB/MySQL with mariadb-dump (or mysqldump)")
 
-def add_data_routes(app: bottle.Bottle, plugin) -> None:
+
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _flag(fields: Dict[str, str], name: str, default: bool) -> bool:
+    """A boolean option from the query string or the form (query wins)."""
+    value = bottle.request.query.get(name)
+    if value is None:
+        value = fields.get(name)
+    if value is None or value == "":
+        return default
+    text = value.strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise bottle.HTTPError(400, f"{name} must be true or false, not {value!r}")
+
+
+def _sqlite_file(what: str) -> str:
+    db = get_database()
+    if not isinstance(db, peewee.SqliteDatabase):
+        # error(), not HTTPError: the plugin hides the detail of a 5xx HTTPError.
+        raise error(501, _NOT_SQLITE.format(what=what))
+    return sqlite_path(db, what)
+
+
+def _receive(plugin: Any, directory: str, suffix: str) -> Tuple[str, Dict[str, str]]:
+    """Stream the multipart field ``file`` into a new file in ``directory``."""
+    request = bottle.request
+    limit = plugin.max_upload_bytes
+    length: Optional[int] = request.content_length
+    if length is not None and length < 0:
+        length = None
+    if length is not None and length > limit:
+        raise bottle.HTTPError(413, f"upload of {length} bytes is over the limit of "
+                                    f"{limit} bytes (max_upload_bytes)")
+    fd, path = tempfile.mkstemp(prefix=".upload.", suffix=suffix, dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            fields = read_multipart(request.environ["wsgi.input"],
+                                    request.environ.get("CONTENT_TYPE", ""), length,
+                                    "file", out, limit)
+            out.flush()
+            os.fsync(out.fileno())
+    except UploadTooLarge as exc:
+        _unlink(path)
+        raise bottle.HTTPError(413, f"{exc} (max_upload_bytes)") from None
+    except UploadError as exc:
+        _unlink(path)
+        raise bottle.HTTPError(400, str(exc)) from None
+    except BaseException:
+        _unlink(path)
+        raise
+    return path, fields
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class _FileChunks:
+    """An open file's bytes in chunks, for a streamed response; closes the file at the end."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f = f
+
+    def __iter__(self) -> "_FileChunks":
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = self.f.read(_CHUNK) if not self.f.closed else b""
+        if not chunk:
+            self.close()
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
     """Add the data routes of SPEC section 6 to ``app`` (called by ``RestPlugin.setup``)."""
+
+    def diagram() -> str:
+        """The schema diagram, drawn from the live database."""
+        bottle.response.content_type = "image/svg+xml; charset=utf-8"
+        bottle.response.set_header("Cache-Control", "no-store")
+        return diagram_svg()
+
+    def export_zip() -> Any:
+        """One CSV per table in a zip, streamed as it is written."""
+        db = get_database()
+        tables = None
+        wanted = bottle.request.query.get("tables")
+        if wanted:
+            tables = [t.strip() for t in wanted.split(",") if t.strip()]
+            unknown = sorted(set(tables) - set(db.get_tables()))
+            if unknown:
+                raise bottle.HTTPError(400, f"tables: no table {', '.join(unknown)}")
+        bottle.response.content_type = "application/zip"
+        bottle.response.set_header(
+            "Content-Disposition", f'attachment; filename="export-{_stamp()}.zip"')
+        bottle.response.set_header("Cache-Control", "no-store")
+        return stream_export(db, tables)
+
+    def import_zip() -> Any:
+        """Import a zip as export makes it: all or nothing."""
+        plugin.require_admin()
+        db = get_database()
+        if isinstance(db, peewee.SqliteDatabase):
+            directory = os.path.dirname(os.path.abspath(sqlite_path(db, "import")))
+        else:
+            directory = tempfile.gettempdir()
+        path, fields = _receive(plugin, directory, ".zip")
+        try:
+            mode = bottle.request.query.get("mode") or fields.get("mode") or "append"
+            if mode not in MODES:
+                raise bottle.HTTPError(400, f"mode must be append or replace, not {mode!r}")
+            counts = import_csv(path, mode=mode)
+        finally:
+            _unlink(path)
+        return json_response({"imported": counts})
+
+    def backup_sqlite() -> Any:
+        """A consistent online backup, streamed."""
+        plugin.require_admin()
+        live = _sqlite_file("backup")
+        fd, path = tempfile.mkstemp(prefix=".backup.", suffix=".sqlite",
+                                    dir=os.path.dirname(os.path.abspath(live)))
+        os.close(fd)
+        try:
+            backup(path)
+        except BaseException:
+            _unlink(path)
+            raise
+        bottle.response.content_type = "application/x-sqlite3"
+        bottle.response.set_header(
+            "Content-Disposition", f'attachment; filename="backup-{_stamp()}.sqlite"')
+        bottle.response.set_header("Content-Length", str(os.path.getsize(path)))
+        bottle.response.set_header("Cache-Control", "no-store")
+        f = open(path, "rb")
+        # Unlinked now, the copy stays readable until closed and nothing is left
+        # behind if the client goes away.  (Windows cannot unlink an open file.)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return _FileChunks(f)
+
+    def restore_sqlite() -> Any:
+        """Replace the database with an uploaded backup (validated first)."""
+        plugin.require_admin()
+        live = _sqlite_file("restore")
+        path, fields = _receive(plugin, os.path.dirname(os.path.abspath(live)), ".restore")
+        try:
+            integrity_check = _flag(fields, "integrity_check", True)
+            dry_run = _flag(fields, "dry_run", False)
+        except BaseException:
+            _unlink(path)
+            raise
+        return json_response(restore_staged(path, integrity_check=integrity_check,
+                                            dry_run=dry_run))
+
+    route = plugin.route_path
+    app.route(route("/db/diagram.svg"), "GET", diagram)
+    app.route(route("/db/export.zip"), "GET", export_zip)
+    app.route(route("/db/import"), "POST", import_zip)
+    app.route(route("/db/backup.sqlite"), "GET", backup_sqlite)
+    app.route(route("/db/restore"), "POST", restore_sqlite)
