@@ -1,0 +1,150 @@
+"""``peestore backup / restore / export / import / diagram``: the data tools."""
+import argparse
+import os
+import sys
+from typing import Any, Callable
+
+import peewee
+
+from ..cli import arg, command
+from ..errors import PeestoreError
+
+
+class _Progress:
+    """One self-overwriting status line on stderr, only when stderr is a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.shown = False
+        self.enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r{self.label}: {text}\x1b[K")
+            sys.stderr.flush()
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _connect(args: argparse.Namespace) -> peewee.Database:
+    import peestore
+
+    return peestore.connect(args.db, create_tables=False)
+
+
+def _database_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """Report a database error as one line (exit status 1), like peestore's own errors."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except peewee.PeeweeException as exc:
+            raise PeestoreError(f"database error: {exc}") from None
+    run.__doc__ = fn.__doc__
+    return run
+
+
+@command("backup", "copy the SQLite database to a file while it stays in use")
+@arg("out", metavar="OUT.sqlite", help="the backup file to write")
+@_database_errors
+def run_backup(args: argparse.Namespace) -> int:
+    from ..backup import backup
+
+    _connect(args)
+    progress = _Progress("backup")
+
+    def step(remaining: int, total: int) -> None:
+        done = total - remaining
+        progress.show(f"{100 * done // max(total, 1)}% ({done}/{total} pages)")
+
+    path = backup(args.out, progress=step)
+    progress.done()
+    print(f"backed up to {path} ({os.path.getsize(str(path))} bytes)")
+    return 0
+
+
+@command("restore", "replace the SQLite database with a backup file, after checking it")
+@arg("src", metavar="IN.sqlite", help="the backup file to restore")
+@arg("--dry-run", action="store_true", help="only check the file; change nothing")
+@arg("--no-integrity-check", action="store_true",
+     help="skip PRAGMA integrity_check (faster on a large file)")
+@_database_errors
+def run_restore(args: argparse.Namespace) -> int:
+    from ..restore import restore
+
+    _connect(args)
+    result = restore(args.src, integrity_check=not args.no_integrity_check,
+                     dry_run=args.dry_run)
+    if result["restored"]:
+        print(f"restored {args.src} ({result['bytes']} bytes); the previous database is "
+              f"kept as <database>.pre-restore")
+    else:
+        print(f"dry run: {args.src} is a valid backup ({result['bytes']} bytes); "
+              f"nothing changed")
+    return 0
+
+
+def _rows_progress(label: str) -> Any:
+    progress = _Progress(label)
+
+    def step(table: str, rows: int) -> None:
+        progress.show(f"{table}: {rows} rows")
+    step.done = progress.done  # type: ignore[attr-defined]
+    return step
+
+
+@command("export", "write every table to a zip of CSV files")
+@arg("out", metavar="OUT.zip", help="the zip file to write")
+@arg("--table", action="append", metavar="TABLE", dest="tables",
+     help="export only this table (repeatable; default: every table)")
+@_database_errors
+def run_export(args: argparse.Namespace) -> int:
+    from ..export import write_export
+
+    _connect(args)
+    step = _rows_progress("export")
+    path = write_export(args.out, tables=args.tables, progress=step)
+    step.done()
+    print(f"exported to {path} ({os.path.getsize(str(path))} bytes)")
+    return 0
+
+
+@command("import", "load a zip of CSV files as export writes it (all or nothing)")
+@arg("src", metavar="IN.zip", help="the zip file to import")
+@arg("--replace", action="store_true",
+     help="delete the rows of the tables in the zip first (default: append)")
+@arg("--actor", default="cli", help="who the audit log blames (default: cli)")
+@_database_errors
+def run_import(args: argparse.Namespace) -> int:
+    from ..actor import actor
+    from ..importer import load_zip
+
+    _connect(args)
+    step = _rows_progress("import")
+    with actor(args.actor):
+        counts = load_zip(args.src, mode="replace" if args.replace else "append",
+                          progress=step)
+    step.done()
+    for table, rows in counts.items():
+        print(f"{table}: {rows} rows")
+    return 0
+
+
+@command("diagram", "draw the database schema as SVG")
+@arg("-o", "--output", metavar="OUT.svg", help="write to this file (default: stdout)")
+@_database_errors
+def run_diagram(args: argparse.Namespace) -> int:
+    from ..diagram import diagram_svg
+
+    _connect(args)
+    svg = diagram_svg()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(svg)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(svg)
+    return 0
