@@ -235,3 +235,18 @@ def test_max_records(connect_db):
                                           status=409).json["detail"]
     api.put_json("/parts/50", {"name": "c"}, headers=W, status=409)
     assert Part.select().count() == 2
+
+
+def test_fast_and_filtered_reads_agree(api):
+    """Pre-rendered reads (get, plain page) give what the filtered query path gives."""
+    row = _part(api, price=2.25, qty=-3, active=False, made="2024-02-03T04:05:06.789",
+                note="ünïcode ✓")
+    by_id = api.get("/parts/%d" % row["id"]).json
+    assert by_id == row
+    assert api.get("/parts/").json == [row]
+    assert api.get("/parts/?id=%d" % row["id"]).json == [row]
+    assert api.get("/parts/?limit=5&offset=0").json == [row]
+    api.delete("/parts/%d" % row["id"], headers=W)
+    deleted = api.get("/parts/?include_deleted=true").json
+    assert deleted == api.get("/parts/?include_deleted=true&qty=-3").json
+    assert deleted[0]["deleted_at"] and deleted[0]["made"].startswith("2024-02-03T04:05:06")

@@ -80,6 +80,25 @@ def _default_of(field: peewee.Field) -> Any:
     return default() if callable(default) else default
 
 
+_PLAIN_ADAPTERS = (peewee.IntegerField.adapt, peewee.FloatField.adapt,
+                   peewee.CharField.adapt, peewee.TextField.adapt)
+
+
+def _raw_converter(field: peewee.Field, kind: str) -> Optional[Callable[[Any], Any]]:
+    """DB-API value -> JSON-safe value for ``field``; None when the value is already so
+    (peewee's stock integer, float and text fields on values of their own type)."""
+    target = field.rel_field if isinstance(field, peewee.ForeignKeyField) else field
+    python_value = field.python_value
+    if kind in _PLAIN and kind != BOOLEAN and \
+            type(target).python_value is peewee.Field.python_value and \
+            type(target).adapt in _PLAIN_ADAPTERS:
+        plain_type = {INTEGER: int, NUMBER: float, STRING: str}[kind]
+        return lambda value: value if type(value) is plain_type else python_value(value)
+    if kind in _PLAIN:
+        return python_value
+    return lambda value: to_json_value(python_value(value))
+
+
 class ModelInfo:
     """The REST view of one model: fields, kinds, writable and required fields."""
 
@@ -113,6 +132,9 @@ class ModelInfo:
         self._converters: List[Tuple[int, Callable[[Any], Any]]] = [
             (i, to_json_value) for i, f in enumerate(self.fields)
             if self.kinds[f.name] not in _PLAIN]
+        self._raw_converters = [(i, _raw_converter(f, self.kinds[f.name]))
+                                for i, f in enumerate(self.fields)]
+        self._raw_converters = [(i, c) for i, c in self._raw_converters if c is not None]
 
     # -- values from the client --------------------------------------------
 
@@ -165,6 +187,18 @@ class ModelInfo:
             for i, convert in converters:
                 row[i] = convert(row[i])
         return dict(zip(names or self.names, row))
+
+    def raw_row_dict(self, row: Tuple[Any, ...]) -> Dict[str, Any]:
+        """A row straight from the DB-API cursor (every field, in order) as a JSON-safe dict:
+        what ``row_dict`` gives for the same row read through peewee."""
+        converters = self._raw_converters
+        if converters:
+            row = list(row)
+            for i, convert in converters:
+                value = row[i]
+                if value is not None:
+                    row[i] = convert(value)
+        return dict(zip(self.names, row))
 
     def converters_for(self, names: List[str]) -> List[Tuple[int, Callable[[Any], Any]]]:
         """Converters for a row of just ``names`` (the ``fields=`` parameter)."""

@@ -17,6 +17,7 @@ from ..db import get_database
 from ..errors import ValidationError
 from ..values import dumps
 from .bodies import read_json_object
+from .compiled import CompiledSelect
 from .fields import ModelInfo, etag_of
 from .filters import parse_bool_param, parse_int_param, parse_list_query
 from .responses import JSON, error
@@ -24,6 +25,7 @@ from .responses import JSON, error
 __all__ = ["ModelRoutes", "write_transaction", "validate_body"]
 
 CREATE, REPLACE, PATCH = "create", "replace", "patch"
+_NO_LIMIT = (1 << 63) - 1  # LIMIT for "all rows" that every backend accepts
 
 
 def write_transaction(db: peewee.Database) -> Any:
@@ -85,6 +87,18 @@ class ModelRoutes:
         self.max_records: Optional[int] = plugin.max_records_for(info.model)
         self.max_body_bytes: int = plugin.max_body_bytes
         self._reread_for: Dict[int, bool] = {}
+        pk, model = info.pk, info.model
+        # Rendered once per database class; see peestore.rest.compiled.
+        self._get_live = CompiledSelect(
+            lambda key: model.select().where(pk == key).limit(1), 1)
+        self._get_any = CompiledSelect(
+            lambda key: model.select().with_deleted().where(pk == key).limit(1), 1)
+        self._page_live = CompiledSelect(
+            lambda limit, offset: model.select().order_by(pk.asc()).limit(limit)
+            .offset(offset), 2)
+        self._page_any = CompiledSelect(
+            lambda limit, offset: model.select().with_deleted().order_by(pk.asc())
+            .limit(limit).offset(offset), 2)
 
     def add_to(self, app: bottle.Bottle) -> None:
         """Add this model's routes to ``app`` under the plugin's prefix."""
@@ -226,7 +240,17 @@ class ModelRoutes:
             query = query.limit(spec.limit)
         if spec.offset:
             query = query.offset(spec.offset)
-        rows = list(query.tuples())
+        if spec.names is None and not spec.where and not spec.order_by:
+            # The common page (no filters, default order): pre-rendered SQL.
+            compiled = self._page_any if spec.include_deleted and info.soft_delete \
+                else self._page_live
+            db = get_database(self.model._meta.database)
+            limit = spec.limit if spec.limit is not None else _NO_LIMIT
+            rows = compiled.rows(db, (limit, spec.offset))
+            row_dict, names = info.raw_row_dict, None
+        else:
+            rows = list(query.tuples())
+            row_dict = info.row_dict
         count = len(rows)
         # X-Total-Count without a COUNT query when the page tells it already.
         if (spec.limit is None or count < spec.limit) and (count or not spec.offset):
@@ -238,8 +262,10 @@ class ModelRoutes:
             if spec.where:
                 count_query = count_query.where(*spec.where)
             total = count_query.scalar()
-        row_dict = info.row_dict
-        body = dumps([row_dict(row, names, converters) for row in rows])
+        if names is None:
+            body = dumps([row_dict(row) for row in rows])
+        else:
+            body = dumps([row_dict(row, names, converters) for row in rows])
         response = bottle.response
         response.content_type = JSON
         response.set_header("X-Total-Count", str(total))
@@ -248,15 +274,16 @@ class ModelRoutes:
     def get(self, id: str) -> str:
         """GET /C/<id>: one row, with its ETag."""
         pk = self._pk(id)
-        query = self.model.select().where(self.info.pk == pk)
+        compiled = self._get_live
         if bottle.request.query_string:
             text = bottle.request.query.get("include_deleted")
             if text is not None and parse_bool_param("include_deleted", text):
-                query = query.with_deleted()
-        rows = list(query.tuples().limit(1))
+                compiled = self._get_any
+        db = get_database(self.model._meta.database)
+        rows = compiled.rows(db, (self.info.pk.db_value(pk),))
         if not rows:
             raise self._not_found(pk)
-        body = dumps(self.info.row_dict(rows[0]))
+        body = dumps(self.info.raw_row_dict(rows[0]))
         etag = etag_of(body)
         none_match = bottle.request.environ.get("HTTP_IF_NONE_MATCH")
         if none_match and (none_match.strip() == "*" or etag in
