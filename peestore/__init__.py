@@ -10,9 +10,10 @@ from .export import export_csv
 from .importer import import_csv
 from .listeners import Change, after_commit, on_restore
 from .models import BaseAuditedModel
+from .prune import prune_audit
 from .rest import RestPlugin, bootstrap
-from .server import serve
 from .restore import restore
+from .server import serve
 from .softdelete import SoftDeleteQuery
 
 __version__ = "0.1.0"
@@ -39,6 +40,7 @@ __all__ = [
     "export_csv",
     "import_csv",
     "on_restore",
-    "serve",
+    "prune_audit",
     "restore",
+    "serve",
 ]
