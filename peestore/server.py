@@ -50,5 +50,10 @@ def background(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 
             host_text = "[%s]" % host_text
         yield "http://%s:%s" % (host_text, server.effective_port)
     finally:
-        server.close()
+        # Close from the server's own loop thread: closing its sockets from
+        # here races with the select() it is blocked in.
+        try:
+            server.trigger.pull_trigger(server.close)
+        except OSError:  # the loop already closed the trigger: it has stopped
+            pass
         thread.join(timeout=10)
