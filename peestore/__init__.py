@@ -4,8 +4,8 @@ from .audit import AuditLog
 from .backup import backup
 from .db import connect, database
 from .diagram import diagram_svg
-from .errors import (ConfigurationError, MigrationError, PeestoreError, RestoreError,
-                     ValidationError)
+from .errors import (ConfigurationError, MigrationError, NotSQLiteError, PeestoreError,
+                     RestoreError, ValidationError)
 from .export import export_csv
 from .importer import import_csv
 from .listeners import Change, after_commit, on_restore
@@ -24,6 +24,7 @@ __all__ = [
     "Change",
     "ConfigurationError",
     "MigrationError",
+    "NotSQLiteError",
     "PeestoreError",
     "RestPlugin",
     "RestoreError",

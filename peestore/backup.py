@@ -17,7 +17,7 @@ from typing import Callable, Optional, Union
 import peewee
 
 from .db import get_database
-from .errors import PeestoreError
+from .errors import NotSQLiteError, PeestoreError
 
 __all__ = ["backup", "sqlite_path", "fsync_dir", "NotSQLiteError", "STEP_PAGES"]
 
@@ -27,8 +27,6 @@ STEP_PAGES = 1024
 Progress = Callable[[int, int], None]
 
 
-class NotSQLiteError(PeestoreError):
-    """A SQLite-only operation (backup, restore) was asked of another database."""
 
 
 def sqlite_path(db: peewee.Database, what: str) -> str:

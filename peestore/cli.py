@@ -57,13 +57,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    import peewee
+
     from .errors import PeestoreError
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("peestore: interrupted", file=sys.stderr)
         return 1
-    except (PeestoreError, OSError, ValueError) as exc:
+    except (PeestoreError, peewee.PeeweeException, OSError, ValueError) as exc:
         print("peestore %s: error: %s" % (args.command, str(exc).splitlines()[0] if str(exc)
                                            else type(exc).__name__), file=sys.stderr)
         return 1

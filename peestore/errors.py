@@ -7,6 +7,7 @@ __all__ = [
     "ValidationError",
     "MigrationError",
     "RestoreError",
+    "NotSQLiteError",
 ]
 
 
@@ -46,3 +47,7 @@ class MigrationError(PeestoreError):
 
 class RestoreError(PeestoreError):
     """A backup file was rejected by ``restore``; the live database is untouched."""
+
+
+class NotSQLiteError(PeestoreError):
+    """A SQLite-only operation (backup, restore) was asked of another database."""

@@ -15,6 +15,8 @@ import webtest
 import peestore
 from peestore import AuditLog
 
+from .conftest import BACKENDS, backend_url
+
 
 class Tool(peestore.BaseAuditedModel):
     name = peewee.CharField()
@@ -279,11 +281,10 @@ def test_prefix(sqlite_db):
     client.get("/db/diagram.svg", status=404)
 
 
-def test_backup_and_restore_are_501_on_servers(connect_db, backend):
+@pytest.mark.parametrize("server", [b for b in BACKENDS if b != "sqlite"])
+def test_backup_and_restore_are_501_on_servers(server, tmp_path):
     """PostgreSQL and MariaDB get a 501 that names their dump tools."""
-    if backend == "sqlite":
-        pytest.skip("SQLite supports backup")
-    connect_db(MODELS)
+    peestore.connect(backend_url(server, tmp_path), models=MODELS)
     client = _app()
     res = client.get("/db/backup.sqlite", status=501)
     assert "pg_dump" in res.json["detail"] and "mariadb-dump" in res.json["detail"]
