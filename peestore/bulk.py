@@ -74,6 +74,18 @@ class _AuditedWrite:
         """Blame this query's audit entries on ``name``."""
         self._actor = name
 
+    def _run_on(self, pks: List[Any], database) -> int:
+        """Run this write restricted to the rows with primary keys ``pks``, in chunks."""
+        pk = self.model._meta.primary_key
+        write = peewee.ModelUpdate if isinstance(self, peewee.ModelUpdate) else peewee.ModelDelete
+        count = 0
+        for chunk in _chunks(pks):
+            clone = self.clone()
+            clone._where = pk.in_(chunk) if self._where is None else (
+                self._where & pk.in_(chunk))
+            count += write._execute(clone, database)
+        return count
+
 
 class AuditedUpdate(_AuditedWrite, peewee.ModelUpdate):
     """``Model.update(...)``: one ``update`` entry per affected row."""
@@ -90,12 +102,7 @@ class AuditedUpdate(_AuditedWrite, peewee.ModelUpdate):
             if not before:
                 return 0
             pks = [row[pk.name] for row in before]
-            where = self._where
-            count = 0
-            for chunk in _chunks(pks):
-                clone = self.clone()
-                clone._where = pk.in_(chunk) if where is None else (where & pk.in_(chunk))
-                count += peewee.ModelUpdate._execute(clone, database)
+            count = self._run_on(pks, database)
             after = self._after_rows(before, pks, database)
             writes = []
             for row in before:
@@ -152,13 +159,7 @@ class AuditedDelete(_AuditedWrite, peewee.ModelDelete):
             before = _read_rows(model, self._where, database)
             if not before:
                 return 0
-            pks = [row[pk.name] for row in before]
-            count = 0
-            for chunk in _chunks(pks):
-                clone = self.clone()
-                clone._where = pk.in_(chunk) if self._where is None else (
-                    self._where & pk.in_(chunk))
-                count += peewee.ModelDelete._execute(clone, database)
+            count = self._run_on([row[pk.name] for row in before], database)
             record_writes(model, [("delete", str(row[pk.name]), row_values(model, row), None)
                                   for row in before], self._actor)
         return count
