@@ -43,9 +43,12 @@ def call(url, method="GET", body=None, headers=None):
 
 
 @pytest.fixture
-def server(sqlite_db):
-    """A real waitress server (4 threads) on 127.0.0.1, the plugin and the test models."""
-    db = sqlite_db(REST_MODELS)
+def server(connect_db):
+    """A real waitress server (4 threads) on 127.0.0.1, the plugin and the test models.
+
+    It runs on every backend: per-request connections under waitress's threads.
+    """
+    db = connect_db(REST_MODELS)
     app = peestore.bootstrap(models=REST_MODELS, database_url=db, create_tables=False)
     db.close()
     with background(app, threads=4) as url:
