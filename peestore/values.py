@@ -14,7 +14,7 @@ from typing import Any, Dict
 
 import peewee
 
-__all__ = ["to_json_value", "from_json_value", "dumps", "loads", "row_values"]
+__all__ = ["to_json_value", "from_json_value", "field_kind", "dumps", "loads", "row_values"]
 
 
 def to_json_value(value: Any) -> Any:
@@ -156,32 +156,47 @@ def _parse_json(value: Any) -> Any:
     return value
 
 
-def _parser_for(field: peewee.Field):
-    if isinstance(field, peewee.ForeignKeyField):
-        return _parser_for(field.rel_field)
-    for klass, parser in _PARSERS:
-        if isinstance(field, klass):
-            return parser
-    return None
-
+# JSON kinds: how a value of a field looks in JSON.
+INTEGER, NUMBER, DECIMAL, BOOLEAN, STRING = "integer", "number", "decimal", "boolean", "string"
+DATETIME, DATE, TIME, UUID, BYTES, ANY = "datetime", "date", "time", "uuid", "bytes", "any"
 
 # Order matters: subclasses before their bases (BooleanField is not an
 # IntegerField in peewee, but TimestampField is a BigIntegerField).
-_PARSERS = (
-    (peewee.BooleanField, _parse_bool),
-    (peewee.TimestampField, _parse_datetime),
-    (peewee.IntegerField, _parse_int),
-    (peewee.DecimalField, _parse_decimal),
-    (peewee.FloatField, _parse_float),
-    (peewee.DateTimeField, _parse_datetime),
-    (peewee.DateField, _parse_date),
-    (peewee.TimeField, _parse_time),
-    (peewee.UUIDField, _parse_uuid),
-    (peewee.BinaryUUIDField, _parse_uuid),
-    (peewee.BlobField, _parse_bytes),
-    (peewee.CharField, _parse_text),
-    (peewee.TextField, _parse_text),
+_KINDS = (
+    (peewee.BooleanField, BOOLEAN),
+    (peewee.TimestampField, DATETIME),
+    (peewee.IntegerField, INTEGER),
+    (peewee.DecimalField, DECIMAL),
+    (peewee.FloatField, NUMBER),
+    (peewee.DateTimeField, DATETIME),
+    (peewee.DateField, DATE),
+    (peewee.TimeField, TIME),
+    (peewee.UUIDField, UUID),
+    (peewee.BinaryUUIDField, UUID),
+    (peewee.BlobField, BYTES),
+    (peewee.CharField, STRING),
+    (peewee.TextField, STRING),
 )
+
+_PARSERS = {
+    BOOLEAN: _parse_bool, INTEGER: _parse_int, DECIMAL: _parse_decimal, NUMBER: _parse_float,
+    DATETIME: _parse_datetime, DATE: _parse_date, TIME: _parse_time, UUID: _parse_uuid,
+    BYTES: _parse_bytes, STRING: _parse_text,
+}
+
+
+def field_kind(field: peewee.Field) -> str:
+    """The JSON kind of ``field`` (a foreign key has its target's kind)."""
+    if isinstance(field, peewee.ForeignKeyField):
+        return field_kind(field.rel_field)
+    for klass, kind in _KINDS:
+        if isinstance(field, klass):
+            return kind
+    return ANY
+
+
+def _parser_for(field: peewee.Field):
+    return _PARSERS.get(field_kind(field))
 
 
 def from_json_value(field: peewee.Field, value: Any) -> Any:

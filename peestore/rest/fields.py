@@ -10,30 +10,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import peewee
 
 from ..errors import ConfigurationError
-from ..values import from_json_value, to_json_value
+from ..values import (ANY, BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMBER,  # noqa: F401
+                      STRING, TIME, UUID, field_kind, from_json_value, to_json_value)
 
 __all__ = ["ModelInfo", "field_kind", "etag_of", "check_range"]
-
-# JSON kinds: how a value of a field looks in a JSON body.
-INTEGER, NUMBER, DECIMAL, BOOLEAN, STRING = "integer", "number", "decimal", "boolean", "string"
-DATETIME, DATE, TIME, UUID, BYTES, ANY = "datetime", "date", "time", "uuid", "bytes", "any"
-
-_KINDS = (
-    # Subclasses before their bases, as in peestore.values.
-    (peewee.BooleanField, BOOLEAN),
-    (peewee.TimestampField, DATETIME),
-    (peewee.IntegerField, INTEGER),
-    (peewee.DecimalField, DECIMAL),
-    (peewee.FloatField, NUMBER),
-    (peewee.DateTimeField, DATETIME),
-    (peewee.DateField, DATE),
-    (peewee.TimeField, TIME),
-    (peewee.UUIDField, UUID),
-    (peewee.BinaryUUIDField, UUID),
-    (peewee.BlobField, BYTES),
-    (peewee.CharField, STRING),
-    (peewee.TextField, STRING),
-)
 
 # Kinds whose values the JSON output carries unchanged (no conversion needed).
 _PLAIN = {INTEGER, NUMBER, BOOLEAN, STRING}
@@ -49,16 +29,6 @@ _NAMES = {
     DATE: "an ISO 8601 date string", TIME: "an ISO 8601 time string", UUID: "a UUID string",
     BYTES: "a base64 string",
 }
-
-
-def field_kind(field: peewee.Field) -> str:
-    """The JSON kind of ``field`` (a foreign key has its target's kind)."""
-    if isinstance(field, peewee.ForeignKeyField):
-        return field_kind(field.rel_field)
-    for klass, kind in _KINDS:
-        if isinstance(field, klass):
-            return kind
-    return ANY
 
 
 def etag_of(body: str) -> str:
