@@ -1,13 +1,12 @@
 """peestore: audited models, a REST API and safe data tools on peewee + bottle."""
+from typing import Any
+
 from .actor import actor, current_actor
 from .audit import AuditLog
 from .backup import backup
 from .db import connect, database
-from .diagram import diagram_svg
 from .errors import (ConfigurationError, MigrationError, NotSQLiteError, PeestoreError,
                      RestoreError, ValidationError)
-from .export import export_csv
-from .importer import import_csv
 from .listeners import Change, after_commit, on_restore
 from .models import BaseAuditedModel
 from .prune import prune_audit
@@ -17,6 +16,22 @@ from .server import serve
 from .softdelete import SoftDeleteQuery
 
 __version__ = "0.1.0"
+
+# The data tools load on first use: a device that only serves the REST API
+# never pays the memory of csv, zipfile and the schema introspection.
+_LAZY = {"diagram_svg": ".diagram", "export_csv": ".export", "import_csv": ".importer"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError("module 'peestore' has no attribute %r" % name)
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AuditLog",

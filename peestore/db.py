@@ -3,7 +3,6 @@ import os
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 import peewee
-from playhouse import db_url
 
 from .errors import ConfigurationError
 from .listeners import track_transactions
@@ -76,6 +75,12 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
         if not isinstance(url, str):
             raise ConfigurationError(
                 "connect() takes a database URL or a peewee Database, got %r" % (url,))
+        db = _plain_sqlite(url, pragmas)
+    if db is None:
+        # playhouse.db_url imports every backend's extension (pools, postgres_ext,
+        # sqlite_ext...): loaded only for URLs that need it.
+        from playhouse import db_url
+
         scheme = url.split(":", 1)[0].lower()
         if scheme not in db_url.schemes:
             raise ConfigurationError(
@@ -95,8 +100,10 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
                 "or peestore[mysql])" % (scheme, exc)) from exc
 
     previous = database.obj
-    if previous is not None and previous is not db and not previous.is_closed():
-        previous.close()
+    if previous is not None and previous is not db:
+        if not previous.is_closed():
+            previous.close()
+        release_idle(previous)
     track_transactions(db)
     database.initialize(db)
     _registered[:] = models
@@ -111,6 +118,41 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
         else:
             db.create_tables([AuditLog] + models, safe=True)
     return db
+
+
+def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewee.Database]:
+    """``sqlite:///path`` without options: a pooled SQLite database; else None.
+
+    A file database is a ``playhouse.pool.PooledSqliteDatabase``: closing a
+    connection hands it back to the pool, so a request that opens and closes
+    one costs no ``sqlite3.connect``, no pragmas and no WAL checkpoint (SQLite
+    checkpoints and removes the WAL whenever its last connection closes).
+    ``:memory:`` is not pooled: each of its connections is a database of its own.
+    """
+    if not url.startswith("sqlite://") or "?" in url or "#" in url:
+        return None
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.netloc:
+        return None
+    merged = dict(SQLITE_PRAGMAS)
+    merged.update(pragmas or {})
+    path = parsed.path[1:] or ":memory:"
+    if path == ":memory:":
+        return peewee.SqliteDatabase(path, pragmas=merged)
+    from playhouse.pool import PooledSqliteDatabase
+
+    # No cap: the server's worker threads bound how many are in use at once.
+    return PooledSqliteDatabase(path, pragmas=merged, max_connections=None,
+                                check_same_thread=False)
+
+
+def release_idle(db: peewee.Database) -> None:
+    """Close the idle connections a pooled database keeps (no-op otherwise)."""
+    close_idle = getattr(db, "close_idle", None)
+    if close_idle is not None:
+        close_idle()
 
 
 def get_database(db: Optional[peewee.Database] = None) -> peewee.Database:

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Union
 import peewee
 
 from .backup import fsync_dir, fsync_file, sqlite_path
-from .db import get_database, registered_models
+from .db import get_database, registered_models, release_idle
 from .errors import PeestoreError, RestoreError
 from .gate import gate
 from .listeners import notify_restore
@@ -198,6 +198,9 @@ def _swap(db: peewee.Database, live: str, staged: str) -> None:
     was_open = not db.is_closed()
     if was_open:
         db.close()
+    # Nothing is in flight (the gate is exclusive): the pool's idle connections
+    # would keep the old file open, so they go too.
+    release_idle(db)
     try:
         _fold_journal(live)
         for suffix in ("-wal", "-shm", "-journal"):

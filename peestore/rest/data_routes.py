@@ -14,13 +14,7 @@ from typing import IO, Any, Dict, Optional, Tuple
 import bottle
 import peewee
 
-from ..backup import backup, sqlite_path
 from ..db import get_database
-from ..diagram import diagram_svg
-from ..export import stream_export
-from ..importer import MODES, import_csv
-from ..restore import restore_staged
-from ..upload import UploadError, UploadTooLarge, read_multipart
 from .responses import error, json_response
 
 __all__ = ["add_data_routes"]
@@ -54,11 +48,15 @@ def _sqlite_file(what: str) -> str:
     if not isinstance(db, peewee.SqliteDatabase):
         # error(), not HTTPError: the plugin hides the detail of a 5xx HTTPError.
         raise error(501, _NOT_SQLITE.format(what=what))
+    from ..backup import sqlite_path
+
     return sqlite_path(db, what)
 
 
 def _receive(plugin: Any, directory: str, suffix: str) -> Tuple[str, Dict[str, str]]:
     """Stream the multipart field ``file`` into a new file in ``directory``."""
+    from ..upload import UploadError, UploadTooLarge, read_multipart
+
     request = bottle.request
     limit = plugin.max_upload_bytes
     length: Optional[int] = request.content_length
@@ -115,12 +113,18 @@ class _FileChunks:
 
 
 def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
-    """Add the data routes of SPEC section 6 to ``app`` (called by ``RestPlugin.setup``)."""
+    """Add the data routes of SPEC section 6 to ``app`` (called by ``RestPlugin.setup``).
+
+    Each route imports its tool when first called: an app that never exports
+    or restores does not hold csv, zipfile or the schema introspection.
+    """
 
     def diagram() -> str:
         """The schema diagram, drawn from the live database."""
         bottle.response.content_type = "image/svg+xml; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-store")
+        from ..diagram import diagram_svg
+
         return diagram_svg()
 
     def export_zip() -> Any:
@@ -137,11 +141,16 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
         bottle.response.set_header(
             "Content-Disposition", f'attachment; filename="export-{_stamp()}.zip"')
         bottle.response.set_header("Cache-Control", "no-store")
+        from ..export import stream_export
+
         return stream_export(db, tables)
 
     def import_zip() -> Any:
         """Import a zip as export makes it: all or nothing."""
         plugin.require_admin()
+        from ..backup import sqlite_path
+        from ..importer import MODES, import_csv
+
         db = get_database()
         if isinstance(db, peewee.SqliteDatabase):
             directory = os.path.dirname(os.path.abspath(sqlite_path(db, "import")))
@@ -161,6 +170,8 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
         """A consistent online backup, streamed."""
         plugin.require_admin()
         live = _sqlite_file("backup")
+        from ..backup import backup
+
         fd, path = tempfile.mkstemp(prefix=".backup.", suffix=".sqlite",
                                     dir=os.path.dirname(os.path.abspath(live)))
         os.close(fd)
@@ -187,6 +198,8 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
         """Replace the database with an uploaded backup (validated first)."""
         plugin.require_admin()
         live = _sqlite_file("restore")
+        from ..restore import restore_staged
+
         path, fields = _receive(plugin, os.path.dirname(os.path.abspath(live)), ".restore")
         try:
             integrity_check = _flag(fields, "integrity_check", True)

@@ -1,0 +1,314 @@
+"""peestore's demo against the floor, side by side in one run: SPEC section 9.
+
+    python benchmarks/run.py                 # the full run (about two minutes)
+    python benchmarks/run.py --quick         # a smoke run: small counts (CI)
+    python benchmarks/run.py --reference /work/refvenv/bin/python   # + vention-storage
+
+Starts ``peestore demo`` and the floor (``benchmarks/floor.py``: raw sqlite3 +
+Bottle + waitress, the same SQL by hand) as servers on loopback ports, each
+on a fresh SQLite file, and sends both the same requests from 4 client
+processes with one keep-alive connection each: creates (a row and its audit
+entry), reads by id, pages of 100 rows.  Then, in processes of their own,
+the audit overhead (``audit_overhead.py``) and the peak memory of an export
+of 100,000 rows and a backup of a 200 MB database (``data_memory.py``).
+Prints the machine, the figures and their ratios, with the targets.
+``--reference PYTHON`` adds vention-storage 0.5.1 on uvicorn
+(``reference_app.py``, run by a Python that has it installed).
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from load import Load, request_bytes  # noqa: E402
+
+_URL = re.compile(r"http://127\.0\.0\.1:(\d+)")
+_USER = (("X-User", "bench"),)
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    """A process' resident memory in kB, from /proc (Linux)."""
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError("no %s for process %d" % (field, pid))
+
+
+class Target:
+    """One server under test: how to start it and the requests it understands."""
+
+    name = ""
+    # Extra statuses a create may answer; none by default.
+    create_ok: Tuple[int, ...] = (201,)
+
+    def __init__(self, workdir: str) -> None:
+        self.workdir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.process: Optional[subprocess.Popen] = None
+        self.port = 0
+        self.requests_sent = 0
+        self.figures: Dict[str, float] = {}
+
+    def command(self) -> List[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        self.process = subprocess.Popen(self.command(), cwd=self.workdir, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+        deadline = time.time() + timeout
+        seen = []
+        while time.time() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            match = _URL.search(line)
+            if match:
+                self.port = int(match.group(1))
+                break
+        if not self.port:
+            self.stop()
+            raise RuntimeError("%s did not start:\n%s" % (self.name, "".join(seen)))
+        # Drain its output from now on so a chatty server never blocks on a pipe.
+        import threading
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+    def create(self, i: int) -> bytes:
+        body = json.dumps({"name": "bench-%d" % i, "serial": "SN-%06d" % i,
+                           "location": "hall B", "max_speed_rpm": 2000.0}).encode()
+        return request_bytes("POST", "/machines/", body, _USER)
+
+    def get(self, key: int) -> bytes:
+        return request_bytes("GET", "/machines/%d" % key)
+
+    def page(self, offset: int) -> bytes:
+        return request_bytes("GET", "/machines/?limit=100&offset=%d" % offset)
+
+
+class Peestore(Target):
+    name = "peestore"
+
+    def command(self) -> List[str]:
+        return [sys.executable, "-m", "peestore", "demo", "--port", "0"]
+
+
+class Floor(Target):
+    name = "floor"
+
+    def command(self) -> List[str]:
+        return [sys.executable, os.path.join(HERE, "floor.py"), "--db",
+                os.path.join(self.workdir, "floor.db")]
+
+
+class Reference(Target):
+    name = "vention-storage"
+
+    def __init__(self, workdir: str, python: str) -> None:
+        super().__init__(workdir)
+        self.python = python
+
+    def command(self) -> List[str]:
+        return [self.python, os.path.join(HERE, "reference_app.py"), "--db",
+                os.path.join(self.workdir, "reference.db"), "--port", "0"]
+
+
+def run_phase(load: Load, target: Target, label: str, requests: List[bytes],
+              ok: Sequence[int]) -> None:
+    rate, failed, statuses = load.run(target.port, requests, ok)
+    target.requests_sent += len(requests)
+    if failed:
+        raise RuntimeError("%s: %d of %d %s requests failed (statuses %s)"
+                           % (target.name, failed, len(requests), label, statuses))
+    target.figures[label] = rate
+
+
+def serve_benchmarks(targets: List[Target], counts: Dict[str, int], concurrency: int,
+                     seed: int = 7) -> None:
+    load = Load(concurrency)
+    try:
+        for target in targets:
+            target.start()
+        time.sleep(0.5)
+        for target in targets:
+            target.figures["rss_start_kb"] = rss_kb(target.process.pid)
+        rng = random.Random(seed)
+        base = 1000  # names/serials clear of the demo's seed row
+        # Warm-up, not counted: every route once through each worker thread.
+        warm = counts["warmup"]
+        for target in targets:
+            run_phase(load, target, "warmup_create",
+                      [target.create(base + i) for i in range(warm)], target.create_ok)
+        created = warm
+        # Creates, then reads and pages over the rows the creates made.
+        n = counts["create"]
+        for target in targets:
+            run_phase(load, target, "create",
+                      [target.create(base + created + i) for i in range(n)],
+                      target.create_ok)
+        created += n
+        keys = [rng.randint(2, created + 1) for _ in range(counts["read"])]
+        offsets = [rng.randint(0, max(0, created - 100)) for _ in range(counts["page"])]
+        for target in targets:
+            run_phase(load, target, "read", [target.get(k) for k in keys], (200,))
+        for target in targets:
+            run_phase(load, target, "page", [target.page(o) for o in offsets], (200,))
+        time.sleep(0.5)
+        for target in targets:
+            target.figures["rss_after_kb"] = rss_kb(target.process.pid)
+            target.figures["rss_peak_kb"] = rss_kb(target.process.pid, "VmHWM")
+    finally:
+        for target in targets:
+            target.stop()
+        load.close()
+
+
+def run_script(name: str, args: List[str]) -> Dict[str, Any]:
+    """Run a benchmark script with ``--json`` in a process of its own; its figures."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, os.path.join(HERE, name), "--json"] + args,
+                         env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d CPUs, %s, Python %s, SQLite %s" % (
+        cpu, os.cpu_count() or 0, platform.platform(terse=True),
+        platform.python_version(), sqlite3.sqlite_version)
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "MB":
+        return "%.1f MB" % (value / 1024.0)
+    if unit == "/s":
+        return "%.0f/s" % value
+    if unit == "us":
+        return "%.0f us" % value
+    return "%s" % value
+
+
+def main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run with small counts (checks the scripts work)")
+    parser.add_argument("--reference", metavar="PYTHON",
+                        help="a Python with vention-storage 0.5.1 and uvicorn installed")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(argv)
+
+    if args.quick:
+        counts = {"warmup": 50, "create": 200, "read": 200, "page": 50}
+        data_args = ["--rows", "2000", "--backup-mb", "5"]
+        audit_args = ["--rows", "200"]
+    else:
+        # 300 + 4000 + 4000 + 2000 = 10,300 requests before "after 10,000 requests".
+        counts = {"warmup": 300, "create": 4000, "read": 4000, "page": 2000}
+        data_args = ["--rows", "100000", "--backup-mb", "200"]
+        audit_args = ["--rows", "5000"]
+
+    print("machine: %s" % machine(), flush=True)
+    with tempfile.TemporaryDirectory(prefix="peestore-bench-") as tmp:
+        targets: List[Target] = [Peestore(os.path.join(tmp, "peestore")),
+                                 Floor(os.path.join(tmp, "floor"))]
+        if args.reference:
+            targets.append(Reference(os.path.join(tmp, "reference"), args.reference))
+        serve_benchmarks(targets, counts, args.concurrency)
+        audit = run_script("audit_overhead.py", audit_args)
+        data = run_script("data_memory.py", data_args + ["--dir", tmp])
+
+    ours, floor = targets[0].figures, targets[1].figures
+    ref = targets[2].figures if len(targets) > 2 else None
+    rows = [
+        # label, key, unit, higher is better, target ratio vs floor
+        ("RSS after start", "rss_start_kb", "MB", False, 1.15),
+        ("RSS after %d requests" % targets[0].requests_sent, "rss_after_kb", "MB", False,
+         1.15),
+        ("creates/s (row + audit entry)", "create", "/s", True, 0.6),
+        ("reads by id/s", "read", "/s", True, 0.6),
+        ("pages of 100 rows/s", "page", "/s", True, 0.6),
+    ]
+    header = ["figure", "peestore", "floor", "ratio", "target"]
+    if ref is not None:
+        header += ["vention-storage", "peestore/vention"]
+    table = []
+    misses = []
+    for label, key, unit, higher, goal in rows:
+        ratio = ours[key] / floor[key]
+        ok = ratio >= goal if higher else ratio <= goal
+        if not ok:
+            misses.append(label)
+        line = [label, fmt(ours[key], unit), fmt(floor[key], unit), "%.2f" % ratio,
+                ("%s %.2f" % (">=" if higher else "<=", goal)) + ("" if ok else " MISSED")]
+        if ref is not None:
+            line += [fmt(ref[key], unit), "%.2f" % (ours[key] / ref[key])]
+        table.append(line)
+    table.append(["audited create vs unaudited peewee create",
+                  fmt(audit["audited_us"], "us"), fmt(audit["plain_us"], "us"),
+                  "%.2f" % (audit["audited_us"] / audit["plain_us"]), "(overhead)"]
+                 + (["", ""] if ref is not None else []))
+    for label, key in (("export %d rows: peak over idle" % data["rows"], "export"),
+                       ("backup %d MB: peak over idle" % data["db_mb"], "backup")):
+        over = data["peestore_" + key + "_kb"]
+        ok = over <= 10 * 1024
+        if not ok:
+            misses.append(label)
+        table.append([label, fmt(over, "MB"), fmt(data["floor_" + key + "_kb"], "MB"), "",
+                      "<= 10 MB" + ("" if ok else " MISSED")]
+                     + (["", ""] if ref is not None else []))
+
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" for _ in header) + "|")
+        for line in table:
+            print("| " + " | ".join(line) + " |")
+    else:
+        widths = [max(len(str(r[i])) for r in [header] + table) for i in range(len(header))]
+        for line in [header] + table:
+            print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)))
+    if args.quick:
+        print("quick run: figures from small counts are not the SPEC figures")
+    elif misses:
+        print("missed: %s" % "; ".join(misses))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
