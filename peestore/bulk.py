@@ -17,7 +17,7 @@ from .audit import utcnow
 from .errors import PeestoreError
 from .listeners import listening
 from .values import row_values
-from .writes import record_writes
+from .writes import record_writes, write_transaction
 
 __all__ = ["AuditedUpdate", "AuditedSoftDelete", "AuditedDelete", "AuditedInsert"]
 
@@ -97,7 +97,7 @@ class AuditedUpdate(_AuditedWrite, peewee.ModelUpdate):
         if not _needs_audit(model):
             return super()._execute(database)
         pk = model._meta.primary_key
-        with database.atomic():
+        with write_transaction(database):
             before = _read_rows(model, self._where, database)
             if not before:
                 return 0
@@ -155,7 +155,7 @@ class AuditedDelete(_AuditedWrite, peewee.ModelDelete):
         if not _needs_audit(model):
             return super()._execute(database)
         pk = model._meta.primary_key
-        with database.atomic():
+        with write_transaction(database):
             before = _read_rows(model, self._where, database)
             if not before:
                 return 0
@@ -186,7 +186,7 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
             return super()._execute(database)
         meta = model._meta
         pk = meta.primary_key
-        with database.atomic():
+        with write_transaction(database):
             result, pks = self._insert_rows(rows, database)
             writes = []
             names = meta.sorted_field_names

@@ -10,7 +10,7 @@ from .db import database
 from .errors import ConfigurationError
 from .softdelete import SoftDeleteQuery
 from .values import from_json_value, row_values
-from .writes import record_writes
+from .writes import record_writes, write_transaction
 
 __all__ = ["BaseAuditedModel", "AuditedModelBase", "models_by_component"]
 
@@ -143,7 +143,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                 self._dirty.clear()
                 return False
 
-        with meta.database.atomic():
+        with write_transaction(meta.database):
             if creating:
                 signals.before_insert.send(self)
                 field_dict = self._fields_to_write(field_dict, only)
@@ -198,7 +198,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         """Delete the row: soft on a soft-delete model unless ``permanently``."""
         cls = type(self)
         meta = cls._meta
-        with meta.database.atomic():
+        with write_transaction(meta.database):
             before_row = self._stored_row()
             if before_row is None:
                 return 0
@@ -246,7 +246,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             raise TypeError("%s has no deleted_at field, so it cannot be restored; "
                             "add deleted_at = DateTimeField(null=True) for soft delete"
                             % cls.__name__)
-        with meta.database.atomic():
+        with write_transaction(meta.database):
             before_row = self._stored_row()
             if before_row is None or before_row.get("deleted_at") is None:
                 return False
@@ -262,7 +262,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                     actor: Optional[str] = None) -> List["BaseAuditedModel"]:
         """Insert every row (dicts or instances) in one transaction; returns the instances."""
         saved = []
-        with cls._meta.database.atomic():
+        with write_transaction(cls._meta.database):
             for row in rows:
                 instance = row if isinstance(row, cls) else cls(**row)
                 instance.save(force_insert=True, actor=actor)
@@ -276,7 +276,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         ids = list(ids)
         pk = cls._meta.primary_key
         count = 0
-        with cls._meta.database.atomic():
+        with write_transaction(cls._meta.database):
             for start in range(0, len(ids), 500):
                 query = cls.select().where(pk.in_(ids[start:start + 500]))
                 if permanently:
@@ -312,7 +312,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             field = meta.fields.get(name)
             if field is not None and field is not meta.primary_key:
                 state[name] = from_json_value(field, value)
-        with meta.database.atomic():
+        with write_transaction(meta.database):
             current = self._stored_row()
             if current is None:
                 for name, value in state.items():

@@ -3,6 +3,7 @@ import datetime
 from typing import Optional
 
 from .audit import AuditLog, utcnow
+from .writes import write_transaction
 
 __all__ = ["prune_audit"]
 
@@ -22,7 +23,7 @@ def prune_audit(*, keep_rows: Optional[int] = None,
     if older_than is not None and not isinstance(older_than, datetime.timedelta):
         raise ValueError("older_than must be a datetime.timedelta, got %r" % (older_than,))
     deleted = 0
-    with AuditLog._meta.database.atomic():
+    with write_transaction(AuditLog._meta.database):
         if older_than is not None:
             cutoff = utcnow() - older_than
             deleted += AuditLog.delete().where(AuditLog.timestamp < cutoff).execute()

@@ -5,14 +5,35 @@ its SQL has run, inside the write's transaction.
 """
 from typing import Any, Dict, Iterable, Optional, Tuple
 
+import peewee
+
 from .actor import current_actor
 from .audit import write_entries
 from .listeners import Change, listening, record_change
 
-__all__ = ["record_writes"]
+__all__ = ["record_writes", "write_transaction"]
 
 # (operation, record_id, before, after); before/after are JSON-safe dicts.
 Write = Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]
+
+
+def write_transaction(database: Any) -> Any:
+    """The transaction of an audited write: on SQLite ``BEGIN IMMEDIATE``.
+
+    An audited write reads before it writes (the before-state, hooks that
+    look rows up).  In a plain (deferred) SQLite transaction that read takes
+    a snapshot, and when another connection commits before the write, the
+    write fails at once with "database is locked": SQLite cannot wait there,
+    the snapshot is stale.  ``BEGIN IMMEDIATE`` takes the write lock first,
+    waiting up to ``busy_timeout`` for it, so concurrent writers queue up
+    instead.  Inside a transaction that is already open this is a savepoint
+    (the outer transaction decides), and on the server databases a plain
+    transaction (their row locks do the job).
+    """
+    db = database.obj if isinstance(database, peewee.DatabaseProxy) else database
+    if isinstance(db, peewee.SqliteDatabase) and db.transaction_depth() == 0:
+        return db.atomic(lock_type="IMMEDIATE")
+    return database.atomic()
 
 
 def record_writes(model: type, writes: Iterable[Write], actor: Optional[str] = None) -> None:
