@@ -119,10 +119,21 @@ def _parse_date(value: Any) -> datetime.date:
 
 def _parse_time(value: Any) -> datetime.time:
     if isinstance(value, datetime.time):
-        return value
-    if isinstance(value, str):
-        return datetime.time.fromisoformat(value.strip())
-    raise ValueError("expected an ISO 8601 time")
+        parsed = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.time.fromisoformat(text)
+    else:
+        raise ValueError("expected an ISO 8601 time")
+    offset = parsed.utcoffset()
+    if offset is not None:
+        # Stored times are naive UTC, like datetimes: shift by the offset.
+        moment = datetime.datetime.combine(datetime.date(2000, 1, 2),
+                                           parsed.replace(tzinfo=None)) - offset
+        parsed = moment.time()
+    return parsed
 
 
 def _parse_uuid(value: Any) -> uuid.UUID:

@@ -9,7 +9,8 @@ import peewee
 from ..audit import OPERATIONS, AuditLog
 from ..db import get_database
 from ..values import dumps, from_json_value
-from .filters import parse_int_param
+from .fields import check_text
+from .filters import parse_int_param, query_params
 from .responses import JSON, error, json_response
 
 __all__ = ["add_db_routes", "health", "audit", "AUDIT_PARAMS", "backend_name"]
@@ -50,7 +51,7 @@ def health() -> Any:
 
 def audit() -> str:
     """GET /db/audit: audit entries, newest first, filtered; X-Total-Count."""
-    query = bottle.request.query.decode()
+    query = query_params()
     for name in query:
         if name not in AUDIT_PARAMS:
             raise error(400, "unknown query parameter %r; use %s"
@@ -58,6 +59,10 @@ def audit() -> str:
     where = []
     for name in ("component", "record_id", "actor"):
         if name in query:
+            try:
+                check_text(query[name])
+            except ValueError as exc:
+                raise error(400, "query parameter %s: %s" % (name, exc)) from None
             where.append(getattr(AuditLog, name) == query[name])
     if "operation" in query:
         operation = query["operation"]

@@ -5,6 +5,7 @@ field, which fields a client may write, which it must send, and how a row
 becomes JSON, so that a request does no introspection of its own.
 """
 import hashlib
+import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import peewee
@@ -13,7 +14,7 @@ from ..errors import ConfigurationError
 from ..values import (ANY, BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMBER,  # noqa: F401
                       STRING, TIME, UUID, field_kind, from_json_value, to_json_value)
 
-__all__ = ["ModelInfo", "field_kind", "etag_of", "check_range"]
+__all__ = ["ModelInfo", "field_kind", "etag_of", "check_range", "check_text"]
 
 # Kinds whose values the JSON output carries unchanged (no conversion needed).
 _PLAIN = {INTEGER, NUMBER, BOOLEAN, STRING}
@@ -39,10 +40,26 @@ def etag_of(body: str) -> str:
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
 
 
+# NUL (PostgreSQL refuses it in text, SQLite cuts patterns at it) and lone
+# surrogates (JSON can escape them; no database encoding can store them).
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
 def check_range(kind: str, value: Any) -> None:
-    """ValueError for an integer no database column can hold (64-bit signed)."""
+    """ValueError for a value no database column can hold on every backend: an
+    integer outside 64 bits, text with a NUL character or a lone surrogate."""
     if kind == INTEGER and isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
         raise ValueError("integer out of range")
+    if kind == STRING and isinstance(value, str):
+        check_text(value)
+
+
+def check_text(text: str) -> None:
+    """ValueError for text with a NUL character or a lone surrogate."""
+    bad = _BAD_TEXT.search(text)
+    if bad is not None:
+        raise ValueError("may not contain a NUL character" if bad.group() == "\x00" else
+                         "may not contain a lone surrogate (\\u%04x)" % ord(bad.group()))
 
 
 def _default_of(field: peewee.Field) -> Any:

@@ -7,14 +7,16 @@ parameter.
 """
 from typing import Any, Iterable, List, Optional, Tuple
 
+import bottle
 import peewee
 
 from ..values import from_json_value
-from .fields import ANY, BOOLEAN, BYTES, STRING, ModelInfo, check_range
+from .fields import ANY, BOOLEAN, BYTES, STRING, ModelInfo, check_range, check_text
 from .responses import error
 
-__all__ = ["OPERATORS", "RESERVED", "ListQuery", "parse_list_query", "operators_for",
-           "parse_bool_param", "parse_int_param"]
+__all__ = ["OPERATORS", "RESERVED", "MAX_FILTERS", "MAX_VALUES", "ListQuery",
+           "parse_list_query", "operators_for", "parse_bool_param", "parse_int_param",
+           "query_params"]
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains",
              "startswith", "endswith", "like", "is_null")
@@ -23,6 +25,19 @@ RESERVED = ("order_by", "limit", "offset", "include_deleted", "fields")
 _TEXT_ONLY = ("contains", "startswith", "endswith", "like")
 _ORDERED = ("gt", "gte", "lt", "lte")
 _MAX_INT = (1 << 63) - 1
+# Filters per query, and values of all filters together (each is a bound
+# parameter: SQLite builds before 3.32 take at most 999 in one statement).
+MAX_FILTERS = 100
+MAX_VALUES = 900
+
+
+def query_params() -> bottle.FormsDict:
+    """The request's query parameters decoded as UTF-8 text; 400 when they are not."""
+    try:
+        return bottle.request.query.decode()
+    except UnicodeError:
+        raise error(400, "the query string is not UTF-8 text (percent-encode the UTF-8 "
+                    "bytes of each character)") from None
 
 
 def operators_for(kind: str) -> Tuple[str, ...]:
@@ -97,6 +112,10 @@ def _condition(info: ModelInfo, param: str, field: peewee.Field, op: str, text: 
         values = [_value(info, param, field, part) for part in text.split(",")]
         return field.in_(values) if op == "in" else field.not_in(values)
     if op in _TEXT_ONLY:
+        try:
+            check_text(text)
+        except ValueError as exc:
+            raise error(400, "query parameter %s: %s, got %r" % (param, exc, text)) from None
         if op == "like":
             return field ** _like_pattern(text)
         return getattr(field, op)(text)
@@ -135,6 +154,7 @@ def parse_list_query(info: ModelInfo, items: Iterable[Tuple[str, str]]) -> ListQ
     """Parse the query string of ``GET /C/`` (``items``: decoded name, value pairs)."""
     query = ListQuery()
     order_text = None
+    values = 0
     for param, text in items:
         if param in RESERVED:
             if param == "limit":
@@ -161,7 +181,15 @@ def parse_list_query(info: ModelInfo, items: Iterable[Tuple[str, str]]) -> ListQ
         if op not in operators_for(info.kinds[name]):
             raise error(400, "query parameter %s: operator %s does not apply to field %s"
                         % (param, op, name))
+        values += text.count(",") + 1 if op in ("in", "not_in") else 1
+        if len(query.where) >= MAX_FILTERS or values > MAX_VALUES:
+            raise error(400, "query parameter %s: too many filters; a query takes at most "
+                        "%d filters and %d values in all" % (param, MAX_FILTERS, MAX_VALUES))
         query.where.append(_condition(info, param, field, op, text))
+    if len(query.where) > 1:
+        # One flat AND: peewee nests a chain of & one level per filter, and
+        # rendering a deep one would exhaust Python's recursion limit.
+        query.where = [peewee.NodeList(query.where, " AND ", parens=True)]
     if order_text is not None:
         for part in order_text.split(","):
             part = part.strip()

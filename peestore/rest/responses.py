@@ -6,6 +6,7 @@ Errors have the shape ``{"detail": "message"}``; a 422 adds
 else (``bottle.HTTPError``, peestore's and peewee's exceptions, bugs) into
 the same shape.
 """
+import json
 import logging
 from typing import Any, Dict, Optional
 
@@ -30,7 +31,14 @@ def error(status: int, detail: str, errors: Optional[Dict[str, str]] = None,
     body: Dict[str, Any] = {"detail": detail}
     if errors:
         body["errors"] = errors
-    response = bottle.HTTPResponse(dumps(body), status, headers)
+    text = dumps(body)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate the client sent (a field name, say), echoed back:
+        # escaped, as UTF-8 cannot carry it.
+        text = json.dumps(body, separators=(",", ":"))
+    response = bottle.HTTPResponse(text, status, headers)
     response.set_header("Content-Type", JSON)
     return response
 

@@ -19,7 +19,7 @@ from ..values import dumps
 from .bodies import read_json_object
 from .compiled import CompiledSelect
 from .fields import ModelInfo, etag_of
-from .filters import parse_bool_param, parse_int_param, parse_list_query
+from .filters import parse_bool_param, parse_int_param, parse_list_query, query_params
 from .responses import JSON, error
 
 __all__ = ["ModelRoutes", "write_transaction", "validate_body"]
@@ -222,7 +222,7 @@ class ModelRoutes:
         """GET /C/: the rows matching the filters, with X-Total-Count."""
         info = self.info
         request = bottle.request
-        query_string = request.query.decode().allitems() if request.query_string else ()
+        query_string = query_params().allitems() if request.query_string else ()
         spec = parse_list_query(info, query_string)
         if spec.names is not None:
             names = spec.names
@@ -425,6 +425,8 @@ class ModelRoutes:
             errors["audit_id"] = "required"
         elif not isinstance(audit_id, int) or isinstance(audit_id, bool):
             errors["audit_id"] = "expected an integer"
+        elif not -(1 << 63) <= audit_id < (1 << 63):
+            errors["audit_id"] = "integer out of range"
         if errors:
             raise ValidationError("invalid revert request: %s" % ", ".join(sorted(errors)),
                                   errors)
