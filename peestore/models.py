@@ -8,6 +8,7 @@ from .audit import AuditLog, utcnow
 from .bulk import AuditedDelete, AuditedInsert, AuditedSoftDelete, AuditedUpdate
 from .db import database
 from .errors import ConfigurationError
+from .inserts import insert_row
 from .softdelete import SoftDeleteQuery
 from .values import from_json_value, row_values
 from .writes import record_writes, write_transaction
@@ -149,7 +150,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                 field_dict = self._fields_to_write(field_dict, only)
                 if meta.auto_increment and self._pk is None:
                     field_dict.pop(pk_field.name, None)
-                new_pk = peewee.ModelInsert(cls, cls._normalize_data(None, field_dict)).execute()
+                new_pk = insert_row(cls, field_dict)
                 if new_pk is not None and (meta.auto_increment or self._pk is None):
                     self._pk = new_pk
                     self._dirty.discard(pk_field.name)
