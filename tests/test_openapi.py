@@ -41,10 +41,13 @@ def test_schemas_from_fields(doc):
     assert part["id"]["type"] == "integer" and part["id"]["readOnly"] is True
     assert part["name"] == {"type": "string", "maxLength": 40}
     assert part["price"] == {"type": "number", "default": 0.0}
-    assert part["made"] == {"type": ["string", "null"], "format": "date-time"}
+    # Naive UTC, no offset: RFC 3339's date-time needs one, date-time-local has none.
+    assert part["made"] == {"type": ["string", "null"], "format": "date-time-local"}
     assert part["grade"]["enum"] == ["a", "b"] and part["grade"]["default"] == "a"
     new = doc["components"]["schemas"]["PartInput"]
     assert new["required"] == ["name"] and "id" not in new["properties"]
+    assert new["properties"]["made"]["anyOf"] == [{"format": "date-time-local"},
+                                                  {"format": "date-time"}]
     assert "deleted_at" not in new["properties"]
     assert new["additionalProperties"] is False
     bin_part = doc["components"]["schemas"]["Bin"]["properties"]["part"]

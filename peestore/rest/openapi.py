@@ -18,11 +18,20 @@ from .responses import JSON
 __all__ = ["build_document", "add_openapi_route", "field_schema"]
 
 _BASE = {
-    INTEGER: {"type": "integer"}, NUMBER: {"type": "number"}, BOOLEAN: {"type": "boolean"},
-    STRING: {"type": "string"}, DATETIME: {"type": "string", "format": "date-time"},
-    DATE: {"type": "string", "format": "date"}, TIME: {"type": "string", "format": "time"},
+    INTEGER: {"type": "integer", "format": "int64"}, NUMBER: {"type": "number"},
+    BOOLEAN: {"type": "boolean"}, STRING: {"type": "string"},
+    # Datetimes and times are naive UTC, sent without an offset: RFC 3339's date-time
+    # and time formats need one; the OpenAPI format registry's "-local" ones have none.
+    DATETIME: {"type": "string", "format": "date-time-local"},
+    DATE: {"type": "string", "format": "date"}, TIME: {"type": "string", "format": "time-local"},
     UUID: {"type": "string", "format": "uuid"},
     BYTES: {"type": "string", "contentEncoding": "base64"},
+}
+# What a body or a filter may send: with an offset too (converted to UTC).
+_INPUT = {
+    DATETIME: {"type": "string", "anyOf": [{"format": "date-time-local"},
+                                           {"format": "date-time"}]},
+    TIME: {"type": "string", "anyOf": [{"format": "time-local"}, {"format": "time"}]},
 }
 
 _ERROR_TEXT = {
@@ -50,7 +59,7 @@ def field_schema(info: ModelInfo, field: peewee.Field, for_input: bool = False) 
         schema: Dict[str, Any] = ({"type": ["number", "string"]} if for_input
                                   else {"type": "string", "format": "decimal"})
     else:
-        schema = dict(_BASE.get(kind, {}))
+        schema = dict((_INPUT if for_input else _BASE).get(kind) or _BASE.get(kind, {}))
     max_length = getattr(field, "max_length", None)
     if kind == STRING and max_length:
         schema["maxLength"] = max_length
@@ -323,10 +332,10 @@ class _Builder:
             params.append(_query("operation", {"type": "string", "enum": [
                 "create", "update", "delete", "soft_delete", "restore", "import"]},
                 "Entries of this operation"))
-            params.append(_query("since", {"type": "string", "format": "date-time"},
-                                 "Entries at or after this time (UTC without an offset)"))
-            params.append(_query("until", {"type": "string", "format": "date-time"},
-                                 "Entries at or before this time (UTC without an offset)"))
+            params.append(_query("since", dict(_INPUT[DATETIME]),
+                                 "Entries at or after this time (UTC unless it has an offset)"))
+            params.append(_query("until", dict(_INPUT[DATETIME]),
+                                 "Entries at or before this time (UTC unless it has an offset)"))
             paths[route("/db/audit")] = {"get": {
                 "tags": tag, "operationId": "db_audit", "summary": "The audit log, newest first",
                 "parameters": params + self.page_parameters(),
@@ -386,9 +395,9 @@ def _shared_schemas() -> Dict[str, Any]:
             "status": {"const": "ok"}, "restored": {"type": "boolean"}}},
         "RevertRequest": {"type": "object", "required": ["audit_id"],
                           "additionalProperties": False,
-                          "properties": {"audit_id": {"type": "integer"}}},
+                          "properties": {"audit_id": {"type": "integer", "format": "int64"}}},
         "AuditEntry": {"type": "object", "properties": {
-            "id": {"type": "integer"}, "timestamp": {"type": "string", "format": "date-time"},
+            "id": {"type": "integer"}, "timestamp": {"type": "string", "format": "date-time-local"},
             "component": text, "record_id": text,
             "operation": {"type": "string", "enum": [
                 "create", "update", "delete", "soft_delete", "restore", "import"]},
