@@ -9,15 +9,17 @@ backup sees exactly the database as it was when the snapshot began: rows and
 their audit entries agree.
 """
 import os
-import pathlib
 import sqlite3
 import tempfile
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 import peewee
 
 from .db import get_database
 from .errors import NotSQLiteError, PeestoreError
+
+if TYPE_CHECKING:
+    import pathlib
 
 __all__ = ["backup", "sqlite_path", "fsync_dir", "NotSQLiteError", "STEP_PAGES"]
 
@@ -25,8 +27,6 @@ __all__ = ["backup", "sqlite_path", "fsync_dir", "NotSQLiteError", "STEP_PAGES"]
 STEP_PAGES = 1024
 
 Progress = Callable[[int, int], None]
-
-
 
 
 def sqlite_path(db: peewee.Database, what: str) -> str:
@@ -62,7 +62,7 @@ def fsync_file(path: Union[str, os.PathLike]) -> None:
 
 
 def backup(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database] = None,
-           progress: Optional[Progress] = None) -> pathlib.Path:
+           progress: Optional[Progress] = None) -> "pathlib.Path":
     """Copy the live SQLite database to the file ``dest``; returns its path.
 
     ``progress(remaining_pages, total_pages)`` is called after each step.  The
@@ -72,6 +72,8 @@ def backup(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database]
     """
     db = get_database(database)
     source_path = sqlite_path(db, "backup()")
+    import pathlib
+
     dest = pathlib.Path(dest)
     if not os.path.exists(source_path):
         raise PeestoreError(f"no database file at {source_path}")

@@ -22,27 +22,45 @@ class Gate:
         self._owner = None
         self._mine = threading.local()  # this thread's own shared holds
 
+    def enter_shared(self) -> None:
+        """Take a shared hold (``leave_shared`` gives it back); ``shared`` as two calls,
+        for the request wrapper, which runs once per request."""
+        me = threading.get_ident()
+        if self._owner == me:  # the exclusive holder may re-enter
+            self._mine.reentered = getattr(self._mine, "reentered", 0) + 1
+            return
+        held = getattr(self._mine, "count", 0)
+        if held:
+            # A thread already inside passes, or a waiting restore deadlocks on it.
+            with self._cond:
+                self._shared += 1
+        else:
+            with self._cond:
+                while self._exclusive or self._waiting:
+                    self._cond.wait()
+                self._shared += 1
+        self._mine.count = held + 1
+
+    def leave_shared(self) -> None:
+        """Give back a hold ``enter_shared`` took."""
+        reentered = getattr(self._mine, "reentered", 0)
+        if reentered:
+            self._mine.reentered = reentered - 1
+            return
+        self._mine.count -= 1
+        with self._cond:
+            self._shared -= 1
+            if self._waiting:
+                self._cond.notify_all()
+
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
         """Hold the gate with any number of other shared holders."""
-        me = threading.get_ident()
-        if self._owner == me:  # the exclusive holder may re-enter
-            yield
-            return
-        held = getattr(self._mine, "count", 0)
-        with self._cond:
-            # A thread already inside passes, or a waiting restore deadlocks on it.
-            while not held and (self._exclusive or self._waiting):
-                self._cond.wait()
-            self._shared += 1
-        self._mine.count = held + 1
+        self.enter_shared()
         try:
             yield
         finally:
-            self._mine.count = held
-            with self._cond:
-                self._shared -= 1
-                self._cond.notify_all()
+            self.leave_shared()
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -1,17 +1,19 @@
 """``BaseAuditedModel``: a peewee model whose writes are audited and hooked."""
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Union
 
 import peewee
 
 from . import signals
 from .audit import AuditLog, utcnow
-from .bulk import AuditedDelete, AuditedInsert, AuditedSoftDelete, AuditedUpdate
 from .db import database
 from .errors import ConfigurationError
 from .inserts import insert_row
 from .softdelete import SoftDeleteQuery
 from .values import from_json_value, row_values
 from .writes import record_writes, write_transaction
+
+if TYPE_CHECKING:
+    from .bulk import AuditedDelete, AuditedInsert, AuditedSoftDelete, AuditedUpdate
 
 __all__ = ["BaseAuditedModel", "AuditedModelBase", "models_by_component"]
 
@@ -75,23 +77,35 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
     # -- bulk queries -----------------------------------------------------
 
     @classmethod
-    def update(cls, __data: Optional[Dict] = None, **update: Any) -> AuditedUpdate:
+    def update(cls, __data: Optional[Dict] = None, **update: Any) -> "AuditedUpdate":
         """An UPDATE query; executing it writes one ``update`` entry per affected row."""
+        # The bulk queries load on first use: an app that never runs one
+        # does not hold their code.
+        from .bulk import AuditedUpdate
+
         return AuditedUpdate(cls, cls._normalize_data(__data, update))
 
     @classmethod
-    def insert(cls, __data: Optional[Dict] = None, **insert: Any) -> AuditedInsert:
+    def insert(cls, __data: Optional[Dict] = None, **insert: Any) -> "AuditedInsert":
         """An INSERT query; executing it writes a ``create`` entry."""
+        from .bulk import AuditedInsert
+
         return AuditedInsert(cls, cls._normalize_data(__data, insert))
 
     @classmethod
-    def insert_many(cls, rows: Iterable[Any], fields: Optional[List] = None) -> AuditedInsert:
+    def insert_many(cls, rows: Iterable[Any], fields: Optional[List] = None
+                    ) -> "AuditedInsert":
         """A multi-row INSERT; executing it writes one ``create`` entry per row."""
+        from .bulk import AuditedInsert
+
         return AuditedInsert(cls, insert=list(rows), columns=fields)
 
     @classmethod
-    def delete(cls, permanently: bool = False) -> Union[AuditedDelete, AuditedSoftDelete]:
+    def delete(cls, permanently: bool = False
+               ) -> Union["AuditedDelete", "AuditedSoftDelete"]:
         """A DELETE query; on a soft-delete model it soft-deletes unless ``permanently``."""
+        from .bulk import AuditedDelete, AuditedSoftDelete
+
         if cls._meta.soft_delete and not permanently:
             return AuditedSoftDelete(cls)
         return AuditedDelete(cls)

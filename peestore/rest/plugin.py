@@ -208,12 +208,11 @@ class RestPlugin:
         authenticate = self.authenticate if config.get("peestore_auth", True) else None
         needs_user = bool(config.get("peestore_write")) and self.authenticate is None
         request = bottle.request
-        shared = gate.shared
+        enter, leave = gate.enter_shared, gate.leave_shared
         proxy = database
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            hold = shared()
-            hold.__enter__()
+            enter()
             db = proxy.obj
             opened_here = db is not None and db.is_closed()
             released = []
@@ -228,7 +227,7 @@ class RestPlugin:
                 except peewee.PeeweeException:
                     log.exception("could not close the request's database connection")
                 finally:
-                    hold.__exit__(None, None, None)
+                    leave()
 
             streaming = False
             try:
