@@ -5,7 +5,7 @@ the model API, on a SQLite file in WAL mode in ``--dir`` (default: the
 current folder; put it on the disk the app will use: a tmpfs makes fsync
 free and the comparison meaningless).
 
-    python benchmarks/synchronous.py [--rows 2000] [--repeat 3] [--dir .]
+    python benchmarks/synchronous.py [--rows 3000] [--repeat 5] [--dir .]
 """
 import argparse
 import os
@@ -47,8 +47,8 @@ def creates_per_second(folder: str, synchronous: str, rows: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", default=".")
     args = parser.parse_args()
     results = {}
