@@ -39,6 +39,14 @@ def write_transaction(db: peewee.Database) -> Any:
     return db.atomic()
 
 
+def _full_path() -> str:
+    """``bottle.request.fullpath`` without its ``urljoin``: a routed path has no dot
+    segments to resolve, so joining the two parts is the same."""
+    environ = bottle.request.environ
+    script = environ.get("SCRIPT_NAME", "").strip("/")
+    return ("/" + script + "/" if script else "/") + environ.get("PATH_INFO", "").lstrip("/")
+
+
 def validate_body(info: ModelInfo, data: Dict[str, Any], mode: str) -> Dict[str, Any]:
     """The field values of a JSON body, converted; 422 (``ValidationError``) otherwise.
 
@@ -96,6 +104,9 @@ class ModelRoutes:
         self._page_live = CompiledSelect(
             lambda limit, offset: model.select().order_by(pk.asc()).limit(limit)
             .offset(offset), 2)
+        count = peewee.fn.COUNT(peewee.SQL("*"))
+        self._count_live = CompiledSelect(lambda: model.select(count), 0)
+        self._count_any = CompiledSelect(lambda: model.select(count).with_deleted(), 0)
         self._page_any = CompiledSelect(
             lambda limit, offset: model.select().with_deleted().order_by(pk.asc())
             .limit(limit).offset(offset), 2)
@@ -224,40 +235,43 @@ class ModelRoutes:
         request = bottle.request
         query_string = query_params().allitems() if request.query_string else ()
         spec = parse_list_query(info, query_string)
-        if spec.names is not None:
-            names = spec.names
-            converters = info.converters_for(names)
-            query = self.model.select(*[info.by_name[n] for n in names])
-        else:
-            names, converters = info.names, None
-            query = self.model.select()
-        if spec.include_deleted and info.soft_delete:
-            query = query.with_deleted()
-        if spec.where:
-            query = query.where(*spec.where)
-        query = query.order_by(*(spec.order_by + [info.pk.asc()]))
-        if spec.limit is not None:
-            query = query.limit(spec.limit)
-        if spec.offset:
-            query = query.offset(spec.offset)
+        deleted_too = spec.include_deleted and info.soft_delete
         if spec.names is None and not spec.where and not spec.order_by:
             # The common page (no filters, default order): pre-rendered SQL.
-            compiled = self._page_any if spec.include_deleted and info.soft_delete \
-                else self._page_live
+            compiled = self._page_any if deleted_too else self._page_live
             db = get_database(self.model._meta.database)
             limit = spec.limit if spec.limit is not None else _NO_LIMIT
             rows = compiled.rows(db, (limit, spec.offset))
             row_dict, names = info.raw_row_dict, None
         else:
+            if spec.names is not None:
+                names = spec.names
+                converters = info.converters_for(names)
+                query = self.model.select(*[info.by_name[n] for n in names])
+            else:
+                names, converters = info.names, None
+                query = self.model.select()
+            if deleted_too:
+                query = query.with_deleted()
+            if spec.where:
+                query = query.where(*spec.where)
+            query = query.order_by(*(spec.order_by + [info.pk.asc()]))
+            if spec.limit is not None:
+                query = query.limit(spec.limit)
+            if spec.offset:
+                query = query.offset(spec.offset)
             rows = list(query.tuples())
             row_dict = info.row_dict
         count = len(rows)
         # X-Total-Count without a COUNT query when the page tells it already.
         if (spec.limit is None or count < spec.limit) and (count or not spec.offset):
             total = spec.offset + count
+        elif not spec.where:
+            compiled = self._count_any if deleted_too else self._count_live
+            total = compiled.rows(get_database(self.model._meta.database), ())[0][0]
         else:
             count_query = self.model.select(peewee.fn.COUNT(peewee.SQL("*")))
-            if spec.include_deleted and info.soft_delete:
+            if deleted_too:
                 count_query = count_query.with_deleted()
             if spec.where:
                 count_query = count_query.where(*spec.where)
@@ -317,14 +331,17 @@ class ModelRoutes:
         """POST /C/: a new row; 201 with Location."""
         values = validate_body(self.info, read_json_object(self.max_body_bytes), CREATE)
         db = get_database(self.model._meta.database)
-        with write_transaction(db):
-            self._check_max_records()
-            instance = self.model(**values)
+        instance = self.model(**values)
+        if self.max_records is None:
+            # save() is one transaction of its own (BEGIN IMMEDIATE on SQLite).
             self._save(instance, force_insert=True)
+        else:
+            with write_transaction(db):
+                self._check_max_records()
+                self._save(instance, force_insert=True)
         body = self._row_body(db, instance)
         bottle.response.set_header(
-            "Location", bottle.request.fullpath.rstrip("/") + "/" + quote(str(instance._pk),
-                                                                         safe=""))
+            "Location", _full_path().rstrip("/") + "/" + quote(str(instance._pk), safe=""))
         return self._send_row(body, 201)
 
     def replace(self, id: str) -> str:
@@ -349,7 +366,7 @@ class ModelRoutes:
                 self._apply(instance, values)
         body = self._row_body(db, instance)
         if created:
-            bottle.response.set_header("Location", bottle.request.fullpath)
+            bottle.response.set_header("Location", _full_path())
         return self._send_row(body, 201 if created else 200)
 
     def patch(self, id: str) -> str:
