@@ -4,7 +4,7 @@ Built once, on the first request (when every route exists), from the models'
 fields: types, formats, required, nullable, defaults, choices, read-only.
 """
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import bottle
 import peewee
@@ -15,7 +15,7 @@ from .fields import (ANY, BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMB
 from .filters import OPERATORS, operators_for
 from .responses import JSON
 
-__all__ = ["build_document", "add_openapi_route", "field_schema"]
+__all__ = ["build_document", "openapi_callback", "field_schema"]
 
 _BASE = {
     INTEGER: {"type": "integer", "format": "int64"}, NUMBER: {"type": "number"},
@@ -449,8 +449,9 @@ def build_document(plugin: Any, routes: Optional[set] = None) -> Dict[str, Any]:
     }
 
 
-def add_openapi_route(app: bottle.Bottle, plugin: Any) -> None:
-    """Add ``GET /openapi.json`` under the plugin's prefix."""
+def openapi_callback(plugin: Any) -> Callable[[], str]:
+    """The ``GET /openapi.json`` route callback of ``plugin`` (the document is built on
+    the first request and kept, per URL prefix it is served under)."""
     path = plugin.route_path("/openapi.json")
     cache: Dict[str, str] = {}
     document: List[Dict[str, Any]] = []
@@ -470,4 +471,5 @@ def add_openapi_route(app: bottle.Bottle, plugin: Any) -> None:
         bottle.response.content_type = JSON
         return text
 
-    app.route(path, "GET", openapi, name="peestore.openapi")
+    return openapi
+

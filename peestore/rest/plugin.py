@@ -27,7 +27,6 @@ from ..errors import ConfigurationError
 from ..gate import gate
 from .db_routes import add_db_routes
 from .fields import ModelInfo
-from .openapi import add_openapi_route
 from .responses import error, from_exception, install_error_pages
 from .routes import ModelRoutes
 
@@ -198,7 +197,7 @@ class RestPlugin:
             for route in app.routes[first:]:
                 if route.method in _WRITE_METHODS:
                     route.config.setdefault("peestore_write", True)
-        add_openapi_route(app, self)
+        _add_openapi_route(app, self)
         # Before any mount() rewrites the rules: what /openapi.json describes.
         self.route_keys = {(route.method, route.rule) for route in app.routes}
 
@@ -282,6 +281,21 @@ class RestPlugin:
 
     def close(self) -> None:
         """Nothing to free: connections never outlive their request."""
+
+
+def _add_openapi_route(app: bottle.Bottle, plugin: RestPlugin) -> None:
+    """Add ``GET /openapi.json``; ``peestore.rest.openapi`` loads on its first request,
+    so a device nobody asks for the document never holds that code."""
+    callbacks: list = []
+
+    def openapi() -> str:
+        if not callbacks:
+            from .openapi import openapi_callback
+
+            callbacks.append(openapi_callback(plugin))
+        return callbacks[0]()
+
+    app.route(plugin.route_path("/openapi.json"), "GET", openapi, name="peestore.openapi")
 
 
 def bootstrap(app: Optional[bottle.Bottle] = None, *, models: Sequence[type],
