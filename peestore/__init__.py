@@ -1,5 +1,6 @@
 """peestore: audited models, a REST API and safe data tools on peewee + bottle."""
-from typing import Any
+from __future__ import annotations
+
 
 from .actor import actor, current_actor
 from .audit import AuditLog
@@ -14,6 +15,10 @@ from .rest import RestPlugin, bootstrap
 from .restore import restore
 from .server import serve
 from .softdelete import SoftDeleteQuery
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

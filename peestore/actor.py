@@ -1,7 +1,12 @@
 """Who is blamed in the audit log: an explicit ``actor=``, else ``with actor(...)``."""
+from __future__ import annotations
+
 import contextlib
 from contextvars import ContextVar
-from typing import Iterator, Optional
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Iterator, Optional
 
 __all__ = ["actor", "current_actor", "DEFAULT_ACTOR"]
 

@@ -1,12 +1,17 @@
 """The audit log: one row per audited write, with the row before and after."""
+from __future__ import annotations
+
 import datetime
-from typing import Any, Dict, Iterable, List, Optional
 
 import peewee
 
 from .actor import current_actor
 from .db import database
 from .values import dumps, loads
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional
 
 __all__ = ["AuditLog", "JSONTextField", "OPERATIONS", "utcnow", "write_entries",
            "changed_fields"]

@@ -8,25 +8,28 @@ that read transaction is a snapshot that writers do not wait for, and the
 backup sees exactly the database as it was when the snapshot began: rows and
 their audit entries agree.
 """
+from __future__ import annotations
+
 import os
 import sqlite3
 import tempfile
-from typing import TYPE_CHECKING, Callable, Optional, Union
 
 import peewee
 
 from .db import get_database
 from .errors import NotSQLiteError, PeestoreError
 
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
+    from typing import Callable, Optional, Union
     import pathlib
+    Progress = Callable[[int, int], None]
+
 
 __all__ = ["backup", "sqlite_path", "fsync_dir", "NotSQLiteError", "STEP_PAGES"]
 
 #: Pages copied per step (4 MB at SQLite's default 4 KiB page size).
 STEP_PAGES = 1024
-
-Progress = Callable[[int, int], None]
 
 
 def sqlite_path(db: peewee.Database, what: str) -> str:
@@ -62,7 +65,7 @@ def fsync_file(path: Union[str, os.PathLike]) -> None:
 
 
 def backup(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database] = None,
-           progress: Optional[Progress] = None) -> "pathlib.Path":
+           progress: Optional[Progress] = None) -> pathlib.Path:
     """Copy the live SQLite database to the file ``dest``; returns its path.
 
     ``progress(remaining_pages, total_pages)`` is called after each step.  The

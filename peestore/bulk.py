@@ -6,10 +6,11 @@ affected rows' before-state in one statement (locking them where the
 database can), runs the write restricted to exactly those rows, and writes one
 audit entry per row.
 """
+from __future__ import annotations
+
 import functools
 import operator
 import sqlite3
-from typing import Any, Dict, List, Optional
 
 import peewee
 
@@ -18,6 +19,10 @@ from .errors import PeestoreError
 from .listeners import listening
 from .values import row_values
 from .writes import record_writes, write_transaction
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 __all__ = ["AuditedUpdate", "AuditedSoftDelete", "AuditedDelete", "AuditedInsert"]
 

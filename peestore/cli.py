@@ -1,7 +1,12 @@
 """The ``peestore`` command line: one sub-command per function of the library."""
+from __future__ import annotations
+
 import argparse
 import sys
-from typing import Callable, Dict, List, Optional
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional
 
 __all__ = ["main", "build_parser", "command", "arg"]
 

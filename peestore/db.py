@@ -1,11 +1,16 @@
 """The database: one ``DatabaseProxy`` the models are bound to, and ``connect``."""
+from __future__ import annotations
+
 import os
-from typing import Any, Dict, Iterable, List, Optional, Union
 
 import peewee
 
 from .errors import ConfigurationError
 from .listeners import track_transactions
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional, Union
 
 __all__ = ["database", "connect", "get_database", "registered_models", "DEFAULT_URL",
            "SQLITE_PRAGMAS"]

@@ -5,8 +5,9 @@ foreign key) and is soft-deleted; an ``OperatorLog`` of what operators did
 (not audited: it is a log already).  Hooks check the values before each
 write; a rejected write is a 422 that names the field.
 """
+from __future__ import annotations
+
 import datetime
-from typing import Optional
 
 import bottle
 from peewee import (BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField,
@@ -16,6 +17,10 @@ from .errors import ValidationError
 from .models import BaseAuditedModel
 from .rest import bootstrap
 from .signals import before_insert, before_update
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = ["Machine", "Recipe", "OperatorLog", "MODELS", "make_app", "seed"]
 

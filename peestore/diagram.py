@@ -7,8 +7,9 @@ left between neighbouring layers); tables with no foreign key either way sit
 in rows underneath.  Text is monospace and box widths come from character
 counts with a generous width per character, so text never leaves its box.
 """
+from __future__ import annotations
+
 import re
-from typing import Dict, List, Optional, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
 import peewee
@@ -16,6 +17,10 @@ from playhouse.reflection import Introspector
 
 from .db import get_database
 from .tables import open_connection
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 __all__ = ["diagram_svg"]
 

@@ -1,5 +1,9 @@
 """The exception tree: every error peestore raises on purpose is a ``PeestoreError``."""
-from typing import Dict, Optional
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Dict, Optional
 
 __all__ = [
     "PeestoreError",

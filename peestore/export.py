@@ -6,6 +6,8 @@ drivers otherwise fetch a whole result set at once), and each row goes
 straight into a deflated zip entry opened with ``ZipFile.open(name, "w")``.
 The whole export is one read transaction, so the files agree with each other.
 """
+from __future__ import annotations
+
 import base64
 import csv
 import datetime
@@ -17,7 +19,6 @@ import pathlib
 import tempfile
 import uuid
 import zipfile
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
 
 import peewee
 
@@ -26,6 +27,11 @@ from .db import get_database
 from .errors import PeestoreError
 from .tables import TableInfo, describe_tables, open_connection
 
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
+    Progress = Callable[[str, int], None]
+
 __all__ = ["export_csv", "stream_export", "export_steps", "text_value"]
 
 #: Rows fetched per page on PostgreSQL and MariaDB.
@@ -33,8 +39,6 @@ PAGE_ROWS = 1000
 
 #: Rows between two progress reports (and two flushes of a streamed response).
 STEP_ROWS = 1000
-
-Progress = Callable[[str, int], None]
 
 
 def text_value(field: peewee.Field, raw: Any) -> str:

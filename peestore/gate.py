@@ -4,9 +4,14 @@ The plugin holds the gate shared for each request; ``restore`` holds it
 exclusive while it swaps the database file, so no write is in flight during
 the swap and requests that arrive meanwhile wait instead of failing.
 """
+from __future__ import annotations
+
 import contextlib
 import threading
-from typing import Iterator
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 __all__ = ["Gate", "gate"]
 

@@ -5,12 +5,13 @@ before anything is written; then the whole zip goes in one transaction,
 parents before children, each value converted by its column's field type, and
 one ``import`` audit entry per table.  Any error rolls everything back.
 """
+from __future__ import annotations
+
 import csv
 import io
 import json
 import os
 import zipfile
-from typing import IO, Any, Callable, Dict, List, Optional, Union
 
 import peewee
 
@@ -21,6 +22,11 @@ from .tables import TableInfo, describe_tables, foreign_key_order, open_connecti
 from .values import from_json_value
 from .writes import record_writes
 
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import IO, Any, Callable, Dict, List, Optional, Union
+    Progress = Callable[[str, int], None]
+
 __all__ = ["import_csv", "MODES"]
 
 MODES = ("append", "replace")
@@ -30,8 +36,6 @@ _MAX_PARAMS = 900
 
 # A base64 blob or an audit entry's JSON may exceed csv's default 128 KiB field.
 _FIELD_LIMIT = 1 << 28
-
-Progress = Callable[[str, int], None]
 
 
 def import_csv(src: Union[str, os.PathLike, IO[bytes]], *,

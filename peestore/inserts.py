@@ -7,9 +7,15 @@ values, exactly as peewee would (``Field.db_value``, defaults for missing
 columns).  Anything unusual (a SQL expression as a value, a database that
 answers with RETURNING) goes through peewee itself.
 """
-from typing import Any, Dict, List, Tuple
+from __future__ import annotations
+
 
 import peewee
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Tuple
+    _Entry = Tuple[str, List[Any], List[int]]
 
 __all__ = ["insert_row"]
 
@@ -20,7 +26,6 @@ class _Mark:
     __slots__ = ()
 
 
-_Entry = Tuple[str, List[Any], List[int]]
 _cache: Dict[Tuple[type, Tuple[str, ...], type], _Entry] = {}
 
 

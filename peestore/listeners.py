@@ -6,12 +6,17 @@ changes written inside them: a rolled-back savepoint drops its own changes,
 a rolled-back transaction drops all of them, and a commit hands them to the
 listeners once the data is safely on disk.
 """
+from __future__ import annotations
+
 import logging
 import threading
 import types
-from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import peewee
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["Change", "after_commit", "on_restore", "notify_restore", "record_change",
            "track_transactions", "listening", "remove_listener"]

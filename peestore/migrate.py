@@ -5,11 +5,16 @@ database; new tables, new nullable or defaulted columns and new indexes are
 applied with ``playhouse.migrate``, anything else is refused before a single
 change is made.
 """
-from typing import List
+from __future__ import annotations
+
 
 import peewee
 
 from .errors import ConfigurationError, MigrationError
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import List
 
 __all__ = ["migrate_models", "plan"]
 

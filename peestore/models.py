@@ -1,5 +1,5 @@
 """``BaseAuditedModel``: a peewee model whose writes are audited and hooked."""
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Union
+from __future__ import annotations
 
 import peewee
 
@@ -12,8 +12,11 @@ from .softdelete import SoftDeleteQuery
 from .values import from_json_value, row_values
 from .writes import record_writes, write_transaction
 
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional, Union
     from .bulk import AuditedDelete, AuditedInsert, AuditedSoftDelete, AuditedUpdate
+
 
 __all__ = ["BaseAuditedModel", "AuditedModelBase", "models_by_component"]
 
@@ -67,7 +70,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         return SoftDeleteQuery(cls, fields, is_default=is_default)
 
     @classmethod
-    def get_by_id(cls, pk: Any, include_deleted: bool = False) -> "BaseAuditedModel":
+    def get_by_id(cls, pk: Any, include_deleted: bool = False) -> BaseAuditedModel:
         """The row with primary key ``pk``; soft-deleted rows only with ``include_deleted``."""
         query = cls.select()
         if include_deleted:
@@ -77,7 +80,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
     # -- bulk queries -----------------------------------------------------
 
     @classmethod
-    def update(cls, __data: Optional[Dict] = None, **update: Any) -> "AuditedUpdate":
+    def update(cls, __data: Optional[Dict] = None, **update: Any) -> AuditedUpdate:
         """An UPDATE query; executing it writes one ``update`` entry per affected row."""
         # The bulk queries load on first use: an app that never runs one
         # does not hold their code.
@@ -86,7 +89,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         return AuditedUpdate(cls, cls._normalize_data(__data, update))
 
     @classmethod
-    def insert(cls, __data: Optional[Dict] = None, **insert: Any) -> "AuditedInsert":
+    def insert(cls, __data: Optional[Dict] = None, **insert: Any) -> AuditedInsert:
         """An INSERT query; executing it writes a ``create`` entry."""
         from .bulk import AuditedInsert
 
@@ -94,7 +97,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
 
     @classmethod
     def insert_many(cls, rows: Iterable[Any], fields: Optional[List] = None
-                    ) -> "AuditedInsert":
+                    ) -> AuditedInsert:
         """A multi-row INSERT; executing it writes one ``create`` entry per row."""
         from .bulk import AuditedInsert
 
@@ -102,7 +105,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
 
     @classmethod
     def delete(cls, permanently: bool = False
-               ) -> Union["AuditedDelete", "AuditedSoftDelete"]:
+               ) -> Union[AuditedDelete, AuditedSoftDelete]:
         """A DELETE query; on a soft-delete model it soft-deletes unless ``permanently``."""
         from .bulk import AuditedDelete, AuditedSoftDelete
 
@@ -273,8 +276,8 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         return True
 
     @classmethod
-    def create_many(cls, rows: Iterable[Union[Dict[str, Any], "BaseAuditedModel"]], *,
-                    actor: Optional[str] = None) -> List["BaseAuditedModel"]:
+    def create_many(cls, rows: Iterable[Union[Dict[str, Any], BaseAuditedModel]], *,
+                    actor: Optional[str] = None) -> List[BaseAuditedModel]:
         """Insert every row (dicts or instances) in one transaction; returns the instances."""
         saved = []
         with write_transaction(cls._meta.database):
@@ -310,7 +313,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                            (AuditLog.record_id == self._record_id()))
                     .order_by(AuditLog.id.desc()))
 
-    def revert_to(self, audit_id: int, *, actor: Optional[str] = None) -> "BaseAuditedModel":
+    def revert_to(self, audit_id: int, *, actor: Optional[str] = None) -> BaseAuditedModel:
         """Set the record back to the ``after`` state of one of its own audit entries."""
         cls = type(self)
         meta = cls._meta

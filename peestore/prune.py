@@ -1,9 +1,14 @@
 """Pruning the audit log: a controller's flash is finite."""
+from __future__ import annotations
+
 import datetime
-from typing import Optional
 
 from .audit import AuditLog, utcnow
 from .writes import write_transaction
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = ["prune_audit"]
 

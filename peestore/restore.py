@@ -12,13 +12,14 @@ Order of work, so that any failure leaves the live database untouched:
 3. hard-link (or copy) the live file to ``<name>.pre-restore``, ``os.replace``
    the new file over the live one, fsync the directory, reopen.
 """
+from __future__ import annotations
+
 import os
 import shutil
 import sqlite3
 import stat
 import struct
 import tempfile
-from typing import Any, Dict, List, Optional, Union
 
 import peewee
 
@@ -27,6 +28,10 @@ from .db import get_database, registered_models, release_idle
 from .errors import PeestoreError, RestoreError
 from .gate import gate
 from .listeners import notify_restore
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Union
 
 __all__ = ["restore", "check_backup", "stage_file", "SQLITE_MAGIC"]
 

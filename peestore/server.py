@@ -1,8 +1,13 @@
 """Serving a Bottle app with waitress: ``serve`` (blocks) and ``background`` (tests)."""
+from __future__ import annotations
+
 import contextlib
 import logging
 import threading
-from typing import Any, Iterator
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 __all__ = ["serve", "make_server", "background"]
 

@@ -5,13 +5,18 @@ models the app registered: a column is converted by its model field when a
 registered model (or ``AuditLog``) has it, else by the field that
 ``playhouse.reflection`` infers from the column type.
 """
+from __future__ import annotations
+
 import contextlib
-from typing import Dict, Iterator, List, Optional, Sequence
 
 import peewee
 from playhouse.reflection import Introspector
 
 from .db import registered_models
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List, Optional, Sequence
 
 __all__ = ["TableInfo", "describe_tables", "foreign_key_order", "open_connection"]
 

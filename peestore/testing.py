@@ -1,8 +1,13 @@
 """Helpers for testing code that uses peestore."""
+from __future__ import annotations
+
 import contextlib
-from typing import Iterator, List
 
 from .audit import AuditLog
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Iterator, List
 
 __all__ = ["capture_audit"]
 

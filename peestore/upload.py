@@ -6,8 +6,13 @@ folder (often a RAM disk on a controller).  A database upload is written once,
 where the caller says (beside the database, so the restore can rename it into
 place), a chunk at a time; the small text fields are kept in memory.
 """
+from __future__ import annotations
+
 import re
-from typing import IO, Dict, Optional
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import IO, Dict, Optional
 
 __all__ = ["UploadError", "UploadTooLarge", "read_multipart"]
 

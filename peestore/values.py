@@ -3,6 +3,8 @@
 The same rules serve ``to_dict``, the audit log's before/after, the REST
 bodies and the CSV files, so a value reads back as the type it was written.
 """
+from __future__ import annotations
+
 import base64
 import binascii
 import datetime
@@ -10,9 +12,12 @@ import decimal
 import json
 import math
 import uuid
-from typing import Any, Dict
 
 import peewee
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict
 
 __all__ = ["to_json_value", "from_json_value", "field_kind", "dumps", "loads", "row_values"]
 

@@ -3,7 +3,8 @@
 Every audited write, from an instance method or a bulk query, ends here once
 its SQL has run, inside the write's transaction.
 """
-from typing import Any, Dict, Iterable, Optional, Tuple
+from __future__ import annotations
+
 
 import peewee
 
@@ -11,10 +12,14 @@ from .actor import current_actor
 from .audit import write_entries
 from .listeners import Change, listening, record_change
 
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, Optional, Tuple
+    Write = Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]
+
 __all__ = ["record_writes", "write_transaction"]
 
 # (operation, record_id, before, after); before/after are JSON-safe dicts.
-Write = Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]
 
 
 def write_transaction(database: Any) -> Any:

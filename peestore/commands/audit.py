@@ -1,13 +1,18 @@
 """``peestore audit``: read the audit log, newest first."""
+from __future__ import annotations
+
 import argparse
 import json
 import sys
-from typing import Any, Dict, List
 
 import peewee
 
 from ..cli import arg, command
 from ..errors import PeestoreError
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
 
 _WIDTHS = {"component": 20, "record_id": 12, "actor": 16, "changed": 40}
 

@@ -1,13 +1,18 @@
 """``peestore backup / restore / export / import / diagram``: the data tools."""
+from __future__ import annotations
+
 import argparse
 import os
 import sys
-from typing import Any, Callable
 
 import peewee
 
 from ..cli import arg, command
 from ..errors import PeestoreError
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 
 class _Progress:

@@ -1,13 +1,18 @@
 """``peestore serve APP``: serve a Bottle app, or a module of models, with waitress."""
+from __future__ import annotations
+
 import argparse
 import importlib
 import os
 import sys
 import types
-from typing import Any, List
 
 from ..cli import arg, command
 from ..errors import ConfigurationError
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, List
 
 
 def _models_in(value: Any) -> List[type]:

@@ -3,12 +3,17 @@
 The body is read from ``wsgi.input`` directly, never more than the limit plus
 one byte, so an oversized upload costs neither memory nor a temporary file.
 """
+from __future__ import annotations
+
 import json
-from typing import Any, Dict
 
 import bottle
 
 from .responses import error
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict
 
 __all__ = ["read_json_object", "is_json_type"]
 

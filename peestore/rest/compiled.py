@@ -4,9 +4,14 @@ Building and rendering a peewee query costs more than running it on SQLite;
 the hot read routes (get by id, an unfiltered list page) keep the rendered
 SQL per database class and only swap the parameter values in.
 """
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from __future__ import annotations
+
 
 import peewee
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 __all__ = ["CompiledSelect"]
 

@@ -6,16 +6,21 @@ database, never held in memory; downloads (``/db/export.zip``,
 ``/db/restore`` and ``/db/backup.sqlite`` need the ``admin`` role when the
 plugin has an ``authenticate`` function.
 """
+from __future__ import annotations
+
 import datetime
 import os
 import tempfile
-from typing import IO, Any, Dict, Optional, Tuple
 
 import bottle
 import peewee
 
 from ..db import get_database
 from .responses import error, json_response
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import IO, Any, Dict, Optional, Tuple
 
 __all__ = ["add_data_routes"]
 
@@ -98,7 +103,7 @@ class _FileChunks:
     def __init__(self, f: IO[bytes]) -> None:
         self.f = f
 
-    def __iter__(self) -> "_FileChunks":
+    def __iter__(self) -> _FileChunks:
         return self
 
     def __next__(self) -> bytes:

@@ -1,7 +1,8 @@
 """``GET /db/health`` and ``GET /db/audit``."""
+from __future__ import annotations
+
 import logging
 import time
-from typing import Any
 
 import bottle
 import peewee
@@ -12,6 +13,10 @@ from ..values import dumps, from_json_value
 from .fields import check_text
 from .filters import parse_int_param, query_params
 from .responses import JSON, error, json_response
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["add_db_routes", "health", "audit", "AUDIT_PARAMS", "backend_name"]
 

@@ -4,15 +4,20 @@
 field, which fields a client may write, which it must send, and how a row
 becomes JSON, so that a request does no introspection of its own.
 """
+from __future__ import annotations
+
 import hashlib
 import re
-from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import peewee
 
 from ..errors import ConfigurationError
 from ..values import (ANY, BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMBER,  # noqa: F401
                       STRING, TIME, UUID, field_kind, from_json_value, to_json_value)
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["ModelInfo", "field_kind", "etag_of", "check_range", "check_text"]
 

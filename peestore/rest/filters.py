@@ -5,7 +5,8 @@ by its field's type before it touches a query; values reach the database as
 bound parameters, never as SQL text.  Any mistake is a 400 that names the
 parameter.
 """
-from typing import Any, Iterable, List, Optional, Tuple
+from __future__ import annotations
+
 
 import bottle
 import peewee
@@ -13,6 +14,10 @@ import peewee
 from ..values import from_json_value
 from .fields import ANY, BOOLEAN, BYTES, STRING, ModelInfo, check_range, check_text
 from .responses import error
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, List, Optional, Tuple
 
 __all__ = ["OPERATORS", "RESERVED", "MAX_FILTERS", "MAX_VALUES", "ListQuery",
            "parse_list_query", "operators_for", "parse_bool_param", "parse_int_param",

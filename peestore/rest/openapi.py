@@ -3,8 +3,9 @@
 Built once, on the first request (when every route exists), from the models'
 fields: types, formats, required, nullable, defaults, choices, read-only.
 """
+from __future__ import annotations
+
 import re
-from typing import Any, Callable, Dict, List, Optional
 
 import bottle
 import peewee
@@ -14,6 +15,10 @@ from .fields import (ANY, BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMB
                      TIME, UUID, ModelInfo)
 from .filters import OPERATORS, operators_for
 from .responses import JSON
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["build_document", "openapi_callback", "field_schema"]
 

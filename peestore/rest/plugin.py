@@ -14,9 +14,10 @@ Route options (Bottle route config) the plugin reads:
 ``authenticate``) and ``peestore_auth=False`` (no authentication for this
 route, e.g. a login page).
 """
+from __future__ import annotations
+
 import logging
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Sequence, Union
 
 import bottle
 import peewee
@@ -30,12 +31,16 @@ from .fields import ModelInfo
 from .responses import error, from_exception, install_error_pages
 from .routes import ModelRoutes
 
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, FrozenSet, Iterable, Optional, Sequence, Union
+    Identity = Any
+    Authenticate = Callable[[bottle.BaseRequest], Optional[Identity]]
+
 __all__ = ["RestPlugin", "bootstrap", "identity_name", "identity_roles"]
 
 log = logging.getLogger("peestore.rest")
 
-Identity = Any
-Authenticate = Callable[[bottle.BaseRequest], Optional[Identity]]
 
 _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _MAX_ACTOR = 200  # AuditLog.actor's max_length
@@ -68,7 +73,7 @@ class _Streamed:
         self._iterator = iter(iterable)
         self._release = release
 
-    def __iter__(self) -> "_Streamed":
+    def __iter__(self) -> _Streamed:
         return self
 
     def __next__(self) -> Any:

@@ -6,15 +6,20 @@ Errors have the shape ``{"detail": "message"}``; a 422 adds
 else (``bottle.HTTPError``, peestore's and peewee's exceptions, bugs) into
 the same shape.
 """
+from __future__ import annotations
+
 import json
 import logging
-from typing import Any, Dict, Optional
 
 import bottle
 import peewee
 
 from ..errors import RestoreError, ValidationError
 from ..values import dumps
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 __all__ = ["JSON", "error", "json_response", "from_exception", "json_error_page",
            "install_error_pages", "is_unique_violation"]

@@ -6,7 +6,8 @@ route callbacks.  Writes run in one transaction that also loads the row (for
 ``If-Match``): ``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on the
 server databases, so two panels that edit one row cannot interleave.
 """
-from typing import Any, Dict, Optional
+from __future__ import annotations
+
 from urllib.parse import quote
 
 import bottle
@@ -21,6 +22,10 @@ from .compiled import CompiledSelect
 from .fields import ModelInfo, etag_of
 from .filters import parse_bool_param, parse_int_param, parse_list_query, query_params
 from .responses import JSON, error
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 __all__ = ["ModelRoutes", "write_transaction", "validate_body"]
 
