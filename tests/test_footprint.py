@@ -1,0 +1,32 @@
+"""What a serving app holds: the data tools, the OpenAPI builder and typing load only on use."""
+import json
+import subprocess
+import sys
+
+LAZY = ["typing", "csv", "zipfile", "playhouse.db_url", "playhouse.reflection", "peestore.bulk",
+        "peestore.export", "peestore.importer", "peestore.diagram", "peestore.rest.openapi"]
+
+SCRIPT = """
+import json, sys
+from peestore.demo import make_app
+app = make_app(sys.argv[1])
+loaded = lambda: [name for name in %r if name in sys.modules]
+before = loaded()
+import webtest
+client = webtest.TestApp(app)
+client.post_json("/machines/", {"name": "m", "serial": "s"}, headers={"X-User": "t"})
+client.get("/machines/?limit=10")
+after_crud = loaded()
+client.get("/openapi.json")
+print(json.dumps([before, after_crud, loaded()]))
+""" % (LAZY,)
+
+
+def test_serving_loads_only_what_it_uses(tmp_path):
+    out = subprocess.run([sys.executable, "-c", SCRIPT, "sqlite:///%s" % (tmp_path / "d.db")],
+                         check=True, stdout=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    before, after_crud, after_openapi = json.loads(out.stdout.strip().splitlines()[-1])
+    # webtest itself may bring typing along; peestore must not.
+    assert [m for m in before] == []
+    assert [m for m in after_crud if m.startswith(("peestore", "playhouse"))] == []
+    assert "peestore.rest.openapi" in after_openapi
