@@ -1,0 +1,39 @@
+"""The benchmark scripts run (a smoke run with small counts): their figures are not checked."""
+import os
+import re
+import subprocess
+import sys
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks")
+
+
+def test_run_py_quick_prints_every_figure(tmp_path):
+    out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "run.py"), "--quick",
+                          "--rounds", "1"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout
+    text = out.stdout
+    for label in ("RSS after start", "RSS after", "creates/s", "reads by id/s",
+                  "pages of 100 rows/s", "audited create vs unaudited",
+                  "export 2000 rows: peak over idle", "backup 5 MB: peak over idle"):
+        line = next((row for row in text.splitlines() if row.startswith(label)), None)
+        assert line is not None, "%s missing from:\n%s" % (label, text)
+        assert re.search(r"\d", line[len(label):]), line
+    assert "machine:" in text
+
+
+def test_bulk_update_script_runs():
+    out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "bulk_update.py"),
+                          "--rows", "500", "--repeat", "1"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout
+
+
+def test_synchronous_script_runs(tmp_path):
+    out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "synchronous.py"),
+                          "--rows", "100", "--repeat", "1", "--dir", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout
+    assert re.search(r"\d", out.stdout), out.stdout
