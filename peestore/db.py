@@ -125,32 +125,52 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
     return db
 
 
+#: URL options that configure the connection or the pool; any other option of a
+#: ``sqlite://`` URL is a pragma (``sqlite:///app.db?synchronous=full``).
+_SQLITE_OPTIONS = frozenset((
+    "timeout", "returning_clause", "detect_types", "check_same_thread", "cached_statements",
+    "uri", "autocommit", "isolation_level", "max_connections", "stale_timeout"))
+
+
 def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewee.Database]:
-    """``sqlite:///path`` without options: a pooled SQLite database; else None.
+    """A ``sqlite://`` URL's database, pooled; None for any other URL.
 
     A file database is a ``playhouse.pool.PooledSqliteDatabase``: closing a
     connection hands it back to the pool, so a request that opens and closes
     one costs no ``sqlite3.connect``, no pragmas and no WAL checkpoint (SQLite
     checkpoints and removes the WAL whenever its last connection closes).
     ``:memory:`` is not pooled: each of its connections is a database of its own.
+    The URL's query options are read as ``playhouse.db_url`` reads them;
+    those that are not connection or pool options are pragmas.
     """
-    if not url.startswith("sqlite://") or "?" in url or "#" in url:
+    if not url.startswith("sqlite://") or "#" in url:
         return None
     from urllib.parse import urlparse
 
     parsed = urlparse(url)
     if parsed.netloc:
         return None
+    options: Dict[str, Any] = {}
+    if parsed.query:
+        from playhouse.db_url import parseresult_to_dict
+
+        options = parseresult_to_dict(parsed)
+        del options["database"]
     merged = dict(SQLITE_PRAGMAS)
+    merged.update({k: v for k, v in options.items() if k not in _SQLITE_OPTIONS})
     merged.update(pragmas or {})
+    options = {k: v for k, v in options.items() if k in _SQLITE_OPTIONS}
     path = parsed.path[1:] or ":memory:"
     if path == ":memory:":
-        return peewee.SqliteDatabase(path, pragmas=merged)
+        options.pop("max_connections", None)
+        options.pop("stale_timeout", None)
+        return peewee.SqliteDatabase(path, pragmas=merged, **options)
     from playhouse.pool import PooledSqliteDatabase
 
-    # No cap: the server's worker threads bound how many are in use at once.
-    return PooledSqliteDatabase(path, pragmas=merged, max_connections=None,
-                                check_same_thread=False)
+    # No cap by default: the server's worker threads bound how many are in use.
+    options.setdefault("max_connections", None)
+    options.setdefault("check_same_thread", False)
+    return PooledSqliteDatabase(path, pragmas=merged, **options)
 
 
 def release_idle(db: peewee.Database) -> None:

@@ -117,3 +117,35 @@ def test_pooled_connections(db_url, backend):
     assert len(db._in_use) == 0
     assert User.select().count() == 3
     db.close_all()
+
+
+def test_sqlite_url_is_pooled_and_reuses_its_connection(tmp_path):
+    db = peestore.connect("sqlite:///%s" % (tmp_path / "p.db"))
+    assert isinstance(db, peewee.SqliteDatabase) and hasattr(db, "close_idle")
+    with db.connection_context():
+        first = db.connection()
+    # Closed for the app, kept by the pool: the next unit of work gets it back
+    # with its pragmas already set.
+    with db.connection_context():
+        assert db.connection() is first
+        assert db.execute_sql("PRAGMA foreign_keys").fetchone() == (1,)
+    db.close_idle()
+
+
+def test_sqlite_url_options_are_pragmas(tmp_path):
+    db = peestore.connect("sqlite:///%s?synchronous=full&cache_size=-4000"
+                          % (tmp_path / "o.db"))
+    with db.connection_context():
+        assert db.execute_sql("PRAGMA synchronous").fetchone() == (2,)
+        assert db.execute_sql("PRAGMA cache_size").fetchone() == (-4000,)
+        assert db.execute_sql("PRAGMA journal_mode").fetchone() == ("wal",)
+    # pragmas= still wins over the URL.
+    db = peestore.connect("sqlite:///%s?synchronous=full" % (tmp_path / "o.db"),
+                          pragmas={"synchronous": "normal"})
+    with db.connection_context():
+        assert db.execute_sql("PRAGMA synchronous").fetchone() == (1,)
+
+
+def test_memory_url_is_not_pooled():
+    db = peestore.connect("sqlite:///:memory:")
+    assert not hasattr(db, "close_idle")
