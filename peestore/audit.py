@@ -79,7 +79,17 @@ def changed_fields(before: Optional[Dict[str, Any]], after: Optional[Dict[str, A
 _COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
 
 
+_insert_sql_by_class: Dict[type, str] = {}
+
+
 def _insert_sql(db: peewee.Database) -> str:
+    sql = _insert_sql_by_class.get(type(db))
+    if sql is None:
+        sql = _insert_sql_by_class[type(db)] = _render_insert(db)
+    return sql
+
+
+def _render_insert(db: peewee.Database) -> str:
     quote = db.quote
     names = ", ".join(quote[0] + name + quote[1] for name in _COLUMNS)
     table = quote[0] + AuditLog._meta.table_name + quote[1]

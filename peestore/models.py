@@ -172,7 +172,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                     self._pk = new_pk
                     self._dirty.discard(pk_field.name)
                 rows = 1
-                after = self.to_dict()
+                after = self._ps_after = self.to_dict()
                 signals.after_insert.send(self)
                 record_writes(cls, [("create", self._record_id(), None, after)], actor)
             else:
@@ -197,8 +197,9 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             signals.after_update.send(self)
             after_row = dict(before_row)
             after_row.update(field_dict)
+            self._ps_after = row_values(cls, after_row)
             record_writes(cls, [(operation, self._record_id(), row_values(cls, before_row),
-                                 row_values(cls, after_row))], actor)
+                                 self._ps_after)], actor)
         return rows
 
     def _fields_to_write(self, field_dict: Dict[str, Any], only: Any) -> Dict[str, Any]:

@@ -5,7 +5,6 @@ its SQL has run, inside the write's transaction.
 """
 from __future__ import annotations
 
-
 import peewee
 
 from .actor import current_actor
@@ -15,11 +14,10 @@ from .listeners import Change, listening, record_change
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, Optional, Tuple
+    # (operation, record_id, before, after); before/after are JSON-safe dicts.
     Write = Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]
 
 __all__ = ["record_writes", "write_transaction"]
-
-# (operation, record_id, before, after); before/after are JSON-safe dicts.
 
 
 def write_transaction(database: Any) -> Any:

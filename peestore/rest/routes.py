@@ -17,6 +17,7 @@ from ..audit import AuditLog
 from ..db import get_database
 from ..errors import ValidationError
 from ..values import dumps
+from ..writes import write_transaction
 from .bodies import read_json_object
 from .compiled import CompiledSelect
 from .fields import ModelInfo, etag_of
@@ -31,17 +32,6 @@ __all__ = ["ModelRoutes", "write_transaction", "validate_body"]
 
 CREATE, REPLACE, PATCH = "create", "replace", "patch"
 _NO_LIMIT = (1 << 63) - 1  # LIMIT for "all rows" that every backend accepts
-
-
-def write_transaction(db: peewee.Database) -> Any:
-    """A transaction that takes the write lock first (SQLite: BEGIN IMMEDIATE).
-
-    A deferred SQLite transaction that reads and then writes fails at once
-    (SQLITE_BUSY, no waiting) when another connection wrote in between.
-    """
-    if isinstance(db, peewee.SqliteDatabase) and db.transaction_depth() == 0:
-        return db.atomic(lock_type="IMMEDIATE")
-    return db.atomic()
 
 
 def _full_path() -> str:
@@ -185,7 +175,9 @@ class ModelRoutes:
             rows = list(row)
             if rows:
                 return dumps(self.info.row_dict(rows[0]))
-        return dumps(instance.to_dict())
+        # What the save just wrote and audited (its "after"), else the instance.
+        saved = instance.__dict__.get("_ps_after")
+        return dumps(saved if saved is not None else instance.to_dict())
 
     def _reread(self, db: peewee.Database) -> bool:
         # Some columns give back other than what was written (MySQL DATETIME
