@@ -53,7 +53,8 @@ _ERROR_TEXT = {
     "422": "Unknown field, wrong type, missing required field or another constraint; "
            "'errors' names each field",
     "501": "Not available on this database",
-    "503": "The database did not answer",
+    "503": "The database did not answer, or is busy with other writes (Retry-After); "
+           "nothing was changed",
 }
 
 
@@ -206,7 +207,7 @@ class _Builder:
                 "parameters": list(write), "requestBody": body,
                 "responses": dict({"201": _json(row, "Created", dict(_ETAG, Location={
                     "description": "URL of the new record", "schema": {"type": "string"}}))},
-                    **_errors("400", *auth, "409", "413", "415", "422")),
+                    **_errors("400", *auth, "409", "413", "415", "422", "503")),
             },
         }
         paths[item] = {
@@ -225,14 +226,15 @@ class _Builder:
                 "responses": dict({"200": _json(row, "Replaced", _ETAG),
                                    "201": _json(row, "Created at this id", _ETAG)},
                                   **_errors("400", *auth, "404", "409", "412", "413", "415",
-                                            "422")),
+                                            "422", "503")),
             },
             "patch": {
                 "tags": tag, "operationId": "patch_%s" % comp,
                 "summary": "Change some fields of a %s record" % comp,
                 "parameters": write + [_IF_MATCH], "requestBody": patch_body,
                 "responses": dict({"200": _json(row, "Updated", _ETAG)},
-                                  **_errors("400", *auth, "404", "412", "413", "415", "422")),
+                                  **_errors("400", *auth, "404", "412", "413", "415", "422",
+                                            "503")),
             },
             "delete": {
                 "tags": tag, "operationId": "delete_%s" % comp,
@@ -240,7 +242,7 @@ class _Builder:
                            " a %s record" % comp,
                 "parameters": write + [_IF_MATCH],
                 "responses": dict({"200": _json(_ref("Deleted"), "Deleted")},
-                                  **_errors("400", *auth, "404", "412", "422")),
+                                  **_errors("400", *auth, "404", "412", "422", "503")),
             },
         }
         paths[item + "/restore"] = {
@@ -251,7 +253,7 @@ class _Builder:
                 "parameters": write + [_IF_MATCH],
                 "responses": dict({"200": _json(_ref("Restored"), "restored is false when "
                                                 "the record was not deleted")},
-                                  **_errors("400", *auth, "404", "409", "412", "422")),
+                                  **_errors("400", *auth, "404", "409", "412", "422", "503")),
             },
         }
         paths[item + "/history"] = {
@@ -277,7 +279,7 @@ class _Builder:
                     "RevertRequest")}}},
                 "responses": dict({"200": _json(row, "The reverted record", _ETAG)},
                                   **_errors("400", *auth, "404", "409", "412", "413", "415",
-                                            "422")),
+                                            "422", "503")),
             },
         }
 

@@ -95,6 +95,16 @@ def _constraint_message(exc: Exception) -> str:
     return "constraint failed"
 
 
+_BUSY = ("database is locked", "database is busy", "database table is locked",
+         "lock wait timeout", "deadlock", "could not obtain lock", "lock timeout")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether a database error means "locked by another writer, try again"."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _BUSY)
+
+
 def from_exception(exc: BaseException) -> bottle.HTTPResponse:
     """The JSON response for an exception a callback raised."""
     if isinstance(exc, bottle.HTTPError):
@@ -109,6 +119,14 @@ def from_exception(exc: BaseException) -> bottle.HTTPResponse:
         return error(422, "constraint failed: %s" % _constraint_message(exc))
     if isinstance(exc, peewee.DataError):
         return error(422, "invalid value: %s" % _constraint_message(exc))
+    if isinstance(exc, peewee.OperationalError) and is_busy(exc):
+        # Not the client's fault and not a bug: another writer held the lock
+        # past the wait limit (SQLite busy_timeout, a server's lock timeout).
+        log.warning("%s %s: database busy: %s", bottle.request.method, bottle.request.path, exc)
+        response = error(503, "the database is busy with other writes; nothing was "
+                         "changed, try again")
+        response.set_header("Retry-After", "1")
+        return response
     log.error("unhandled error in %s %s", bottle.request.method, bottle.request.path,
               exc_info=(type(exc), exc, exc.__traceback__))
     return error(500, "internal server error")
