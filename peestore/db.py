@@ -120,6 +120,9 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
         if db.is_closed():
             with db.connection_context():
                 db.create_tables([AuditLog] + models, safe=True)
+            # A pool would keep that connection (and its page cache) open
+            # until the first request needs one.
+            release_idle(db)
         else:
             db.create_tables([AuditLog] + models, safe=True)
     return db

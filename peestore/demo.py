@@ -141,7 +141,8 @@ def make_app(database_url: Optional[str] = "sqlite:///peestore-demo.db") -> bott
                 "health": bottle.request.fullpath.rstrip("/") + "/db/health"}
 
     bootstrap(app, models=MODELS, database_url=database_url)
-    from .db import get_database
+    from .db import get_database, release_idle
     with get_database().connection_context(), actor("demo"):
         seed()
+    release_idle(get_database())
     return app
