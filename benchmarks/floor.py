@@ -166,11 +166,16 @@ def main(argv: list) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--peestore-server", action="store_true",
+                        help="serve with peestore.server.make_server (its waitress channel)")
     args = parser.parse_args(argv)
-    import waitress.server
+    if args.peestore_server:
+        from peestore.server import make_server as create_server
+    else:
+        from waitress.server import create_server
 
-    server = waitress.server.create_server(make_app(args.db), host="127.0.0.1",
-                                           port=args.port, threads=args.threads)
+    server = create_server(make_app(args.db), host="127.0.0.1", port=args.port,
+                           threads=args.threads)
     print("listening http://127.0.0.1:%s" % server.effective_port, flush=True)
     try:
         server.run()

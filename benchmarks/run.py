@@ -145,6 +145,16 @@ class Floor(Target):
         return [sys.executable, "-m", "floor", "--db", os.path.join(self.workdir, "floor.db")]
 
 
+class QuietFloor(Floor):
+    """The floor on peestore's waitress channel (``peestore.server.make_server``):
+    how much of peestore's lead is the server's, not the storage layer's."""
+
+    name = "floor, peestore's server"
+
+    def command(self) -> List[str]:
+        return super().command() + ["--peestore-server"]
+
+
 class Reference(Target):
     name = "vention-storage"
     create_ok = (200,)  # its create answers 200, not 201
@@ -275,6 +285,8 @@ def main(argv: List[str]) -> int:
                         help="a smoke run with small counts (checks the scripts work)")
     parser.add_argument("--reference", metavar="PYTHON",
                         help="a Python with vention-storage 0.5.1 and uvicorn installed")
+    parser.add_argument("--same-server", action="store_true",
+                        help="also run the floor on peestore's waitress channel")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3,
                         help="each figure is the best of this many rounds (default 3)")
@@ -301,6 +313,8 @@ def main(argv: List[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="peestore-bench-") as tmp:
         targets: List[Target] = [Peestore(os.path.join(tmp, "peestore")),
                                  Floor(os.path.join(tmp, "floor"))]
+        if args.same_server:
+            targets.append(QuietFloor(os.path.join(tmp, "quiet-floor")))
         if args.reference:
             targets.append(Reference(os.path.join(tmp, "reference"), args.reference))
         compile_all()
@@ -309,7 +323,8 @@ def main(argv: List[str]) -> int:
         data = run_script("data_memory.py", data_args + ["--dir", tmp])
 
     ours, floor = targets[0].figures, targets[1].figures
-    ref = targets[2].figures if len(targets) > 2 else None
+    others = targets[2:]
+    blank = ["", ""] * len(others)
     rows = [
         # label, key, unit, higher is better, target ratio vs floor
         ("RSS after start", "rss_start_kb", "MB", False, 1.15),
@@ -320,8 +335,8 @@ def main(argv: List[str]) -> int:
         ("pages of 100 rows/s", "page", "/s", True, 0.6),
     ]
     header = ["figure", "peestore", "floor", "ratio", "target"]
-    if ref is not None:
-        header += ["vention-storage", "peestore/vention"]
+    for other in others:
+        header += [other.name, "peestore/that"]
     table = []
     misses = []
     for label, key, unit, higher, goal in rows:
@@ -331,21 +346,22 @@ def main(argv: List[str]) -> int:
             misses.append(label)
         line = [label, fmt(ours[key], unit), fmt(floor[key], unit), "%.2f" % ratio,
                 ("%s %.2f" % (">=" if higher else "<=", goal)) + ("" if ok else " MISSED")]
-        if ref is not None:
-            line += [fmt(ref[key], unit), "%.2f" % (ours[key] / ref[key])]
+        for other in others:
+            line += [fmt(other.figures[key], unit), "%.2f" % (ours[key] / other.figures[key])]
         table.append(line)
     for label, key in (("server CPU per create", "create_cpu_us"),
                        ("server CPU per read", "read_cpu_us"),
                        ("server CPU per page", "page_cpu_us")):
         line = [label, fmt(ours[key], "us"), fmt(floor[key], "us"),
                 "%.2f" % (ours[key] / floor[key]) if floor[key] else "", "(diagnostic)"]
-        if ref is not None:
-            line += [fmt(ref[key], "us"), "%.2f" % (ours[key] / ref[key]) if ref[key] else ""]
+        for other in others:
+            theirs = other.figures[key]
+            line += [fmt(theirs, "us"), "%.2f" % (ours[key] / theirs) if theirs else ""]
         table.append(line)
     table.append(["audited create vs unaudited peewee create",
                   fmt(audit["audited_us"], "us"), fmt(audit["plain_us"], "us"),
                   "%.2f" % (audit["audited_us"] / audit["plain_us"]), "(overhead)"]
-                 + (["", ""] if ref is not None else []))
+                 + blank)
     for label, key in (("export %d rows: peak over idle" % data["rows"], "export"),
                        ("backup %d MB: peak over idle" % data["db_mb"], "backup")):
         over = data["peestore_" + key + "_kb"]
@@ -354,7 +370,7 @@ def main(argv: List[str]) -> int:
             misses.append(label)
         table.append([label, fmt(over, "MB"), fmt(data["floor_" + key + "_kb"], "MB"), "",
                       "<= 10 MB" + ("" if ok else " MISSED")]
-                     + (["", ""] if ref is not None else []))
+                     + blank)
 
     if args.markdown:
         print("| " + " | ".join(header) + " |")

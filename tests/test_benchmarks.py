@@ -10,7 +10,7 @@ BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 def test_run_py_quick_prints_every_figure(tmp_path):
     out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "run.py"), "--quick",
-                          "--rounds", "1"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                          "--rounds", "1", "--same-server"], cwd=str(tmp_path), stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, timeout=300)
     assert out.returncode == 0, out.stdout
     text = out.stdout
@@ -21,6 +21,7 @@ def test_run_py_quick_prints_every_figure(tmp_path):
         assert line is not None, "%s missing from:\n%s" % (label, text)
         assert re.search(r"\d", line[len(label):]), line
     assert "machine:" in text
+    assert "floor, peestore's server" in text.splitlines()[1]
 
 
 def test_bulk_update_script_runs():
