@@ -212,7 +212,12 @@ def field_kind(field: peewee.Field) -> str:
 
 
 def _parser_for(field: peewee.Field):
-    return _PARSERS.get(field_kind(field))
+    # Kept on the field: working the kind out walks the type table each time.
+    try:
+        return field.__dict__["_ps_parser"]
+    except KeyError:
+        parser = field.__dict__["_ps_parser"] = _PARSERS.get(field_kind(field))
+        return parser
 
 
 def from_json_value(field: peewee.Field, value: Any) -> Any:

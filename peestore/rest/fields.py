@@ -130,6 +130,13 @@ class ModelInfo:
         self.names: List[str] = [f.name for f in self.fields]
         self.by_name: Dict[str, peewee.Field] = dict(meta.fields)
         self.kinds: Dict[str, str] = {f.name: field_kind(f) for f in self.fields}
+        # Per field, what check_value tests: kind, accepted JSON types, length, choices.
+        self._checks: Dict[str, Tuple[str, Any, Optional[int], Optional[List[Any]]]] = {
+            f.name: (self.kinds[f.name], _ACCEPTS.get(self.kinds[f.name]),
+                     getattr(f, "max_length", None),
+                     [c[0] if isinstance(c, (tuple, list)) else c for c in f.choices]
+                     if f.choices else None)
+            for f in self.fields}
         # Read-only: an auto-increment key (the URL names the row) and
         # deleted_at (DELETE and restore set it, with their hooks and audit).
         read_only = {"deleted_at"} if self.soft_delete else set()
@@ -167,20 +174,16 @@ class ModelInfo:
             if not field.null:
                 raise ValueError("may not be null")
             return None
-        kind = self.kinds[field.name]
-        accepts = _ACCEPTS.get(kind)
+        kind, accepts, max_length, allowed = self._checks[field.name]
         if accepts is not None and (not isinstance(value, accepts) or isinstance(value, bool)
                                     and kind != BOOLEAN):
             raise ValueError("expected %s" % _NAMES[kind])
         converted = from_json_value(field, value)
         check_range(kind, converted)
-        max_length = getattr(field, "max_length", None)
         if max_length and isinstance(converted, str) and len(converted) > max_length:
             raise ValueError("at most %d characters" % max_length)
-        if field.choices:
-            allowed = [c[0] if isinstance(c, (tuple, list)) else c for c in field.choices]
-            if converted not in allowed:
-                raise ValueError("must be one of: %s" % ", ".join(str(a) for a in allowed))
+        if allowed is not None and converted not in allowed:
+            raise ValueError("must be one of: %s" % ", ".join(str(a) for a in allowed))
         return converted
 
     def default_of(self, field: peewee.Field) -> Any:
