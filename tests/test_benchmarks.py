@@ -10,8 +10,9 @@ BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 def test_run_py_quick_prints_every_figure(tmp_path):
     out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "run.py"), "--quick",
-                          "--rounds", "1", "--same-server"], cwd=str(tmp_path), stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, timeout=300)
+                          "--rounds", "1", "--same-server"], cwd=str(tmp_path),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stdout
     text = out.stdout
     for label in ("RSS after start", "RSS after", "creates/s", "reads by id/s",
