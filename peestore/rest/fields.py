@@ -14,6 +14,7 @@ import peewee
 from ..errors import ConfigurationError
 from ..values import (ANY, BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMBER,  # noqa: F401
                       STRING, TIME, UUID, field_kind, from_json_value, to_json_value)
+from .rows import raw_plan, rows_converter
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
@@ -72,45 +73,6 @@ def _default_of(field: peewee.Field) -> Any:
     return default() if callable(default) else default
 
 
-_PLAIN_ADAPTERS = (peewee.IntegerField.adapt, peewee.FloatField.adapt,
-                   peewee.CharField.adapt, peewee.TextField.adapt)
-
-
-def _raw_converter(field: peewee.Field, kind: str) -> Optional[Callable[[Any], Any]]:
-    """DB-API value -> JSON-safe value for ``field``; None when the value is already so
-    (peewee's stock integer, float and text fields on values of their own type)."""
-    target = field.rel_field if isinstance(field, peewee.ForeignKeyField) else field
-    python_value = field.python_value
-    if kind in _PLAIN and kind != BOOLEAN and \
-            type(target).python_value is peewee.Field.python_value and \
-            type(target).adapt in _PLAIN_ADAPTERS:
-        plain_type = {INTEGER: int, NUMBER: float, STRING: str}[kind]
-        return lambda value: value if type(value) is plain_type else python_value(value)
-    if kind in _PLAIN:
-        return python_value
-    slow = lambda value: to_json_value(python_value(value))  # noqa: E731
-    if kind == DATETIME and type(field).python_value is peewee.DateTimeField.python_value \
-            and list(field.formats) == list(peewee.DateTimeField.formats):
-        return lambda value: _sqlite_datetime(value, slow)
-    return slow
-
-
-# A naive datetime as SQLite holds it (str(datetime)), with a day that exists in
-# every month: anything else goes the slow way, through peewee and datetime.
-_SQLITE_DATETIME = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8]) "
-                              r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{6})?\Z")
-
-
-def _sqlite_datetime(value: Any, slow: Callable[[Any], Any]) -> Any:
-    """``datetime.isoformat()`` of a stored ``YYYY-MM-DD HH:MM:SS[.ffffff]`` text, made
-    from the text itself (a page of rows would otherwise parse every one)."""
-    if type(value) is str and _SQLITE_DATETIME.match(value):
-        if len(value) == 26 and not value.endswith(".000000"):
-            return value[:10] + "T" + value[11:]
-        return value[:10] + "T" + value[11:19]
-    return slow(value)
-
-
 class ModelInfo:
     """The REST view of one model: fields, kinds, writable and required fields."""
 
@@ -151,9 +113,8 @@ class ModelInfo:
         self._converters: List[Tuple[int, Callable[[Any], Any]]] = [
             (i, to_json_value) for i, f in enumerate(self.fields)
             if self.kinds[f.name] not in _PLAIN]
-        self._raw_converters = [(i, _raw_converter(f, self.kinds[f.name]))
-                                for i, f in enumerate(self.fields)]
-        self._raw_converters = [(i, c) for i, c in self._raw_converters if c is not None]
+        self.raw_rows: Callable[[Any], List[Dict[str, Any]]] = rows_converter(
+            self.names, [raw_plan(f, self.kinds[f.name]) for f in self.fields])
 
     # -- values from the client --------------------------------------------
 
@@ -205,15 +166,9 @@ class ModelInfo:
 
     def raw_row_dict(self, row: Tuple[Any, ...]) -> Dict[str, Any]:
         """A row straight from the DB-API cursor (every field, in order) as a JSON-safe dict:
-        what ``row_dict`` gives for the same row read through peewee."""
-        converters = self._raw_converters
-        if converters:
-            row = list(row)
-            for i, convert in converters:
-                value = row[i]
-                if value is not None:
-                    row[i] = convert(value)
-        return dict(zip(self.names, row))
+        what ``row_dict`` gives for the same row read through peewee.  ``raw_rows(rows)``
+        does a list of them at once."""
+        return self.raw_rows((row,))[0]
 
     def converters_for(self, names: List[str]) -> List[Tuple[int, Callable[[Any], Any]]]:
         """Converters for a row of just ``names`` (the ``fields=`` parameter)."""

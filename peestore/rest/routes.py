@@ -239,7 +239,7 @@ class ModelRoutes:
             db = get_database(self.model._meta.database)
             limit = spec.limit if spec.limit is not None else _NO_LIMIT
             rows = compiled.rows(db, (limit, spec.offset))
-            row_dict, names = info.raw_row_dict, None
+            row_dict, names = None, None
         else:
             if spec.names is not None:
                 names = spec.names
@@ -273,7 +273,9 @@ class ModelRoutes:
             if spec.where:
                 count_query = count_query.where(*spec.where)
             total = count_query.scalar()
-        if names is None:
+        if row_dict is None:
+            body = dumps(info.raw_rows(rows))
+        elif names is None:
             body = dumps([row_dict(row) for row in rows])
         else:
             body = dumps([row_dict(row, names, converters) for row in rows])
