@@ -9,39 +9,17 @@ answers with RETURNING) goes through peewee itself.
 """
 from __future__ import annotations
 
-
 import peewee
+
+from .rendered import Rendered, render
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Tuple
-    _Entry = Tuple[str, List[Any], List[int]]
+    from typing import Any, Dict, Tuple
 
 __all__ = ["insert_row"]
 
-
-class _Mark:
-    """A placeholder parameter, found again in the rendered parameters by identity."""
-
-    __slots__ = ()
-
-
-_cache: Dict[Tuple[type, Tuple[str, ...], type], _Entry] = {}
-
-
-def _render(model: type, fields: List[peewee.Field], db: peewee.Database) -> _Entry:
-    marks = [_Mark() for _ in fields]
-    query = peewee.ModelInsert(model, {field: peewee.Value(mark, converter=False)
-                                       for field, mark in zip(fields, marks)})
-    sql, params = db.get_sql_context().sql(query).query()
-    params = list(params)
-    positions = []
-    for mark in marks:
-        found = [i for i, p in enumerate(params) if p is mark]
-        if len(found) != 1:
-            raise RuntimeError("placeholder rendered %d times" % len(found))
-        positions.append(found[0])
-    return sql, params, positions
+_cache: Dict[Tuple[type, Tuple[str, ...], type], Rendered] = {}
 
 
 def insert_row(model: type, data: Dict[str, Any]) -> Any:
@@ -64,12 +42,12 @@ def insert_row(model: type, data: Dict[str, Any]) -> Any:
             values[field.name] = default() if callable(default) else default
     names = tuple(sorted(values, key=lambda n: fields[n]._sort_key))
     key = (model, names, type(db))
-    entry = _cache.get(key)
-    if entry is None:
-        entry = _cache[key] = _render(model, [fields[n] for n in names], db)
-    sql, params, positions = entry
-    params = list(params)
-    for position, name in zip(positions, names):
-        params[position] = fields[name].db_value(values[name])
-    cursor = db.execute_sql(sql, params)
+    rendered = _cache.get(key)
+    if rendered is None:
+        columns = [fields[n] for n in names]
+        rendered = _cache[key] = render(
+            db, lambda *marks: peewee.ModelInsert(model, dict(zip(columns, marks))),
+            len(columns))
+    params = rendered.params([fields[name].db_value(values[name]) for name in names])
+    cursor = db.execute_sql(rendered.sql, params)
     return db.last_insert_id(cursor, peewee.Insert.SIMPLE)
