@@ -26,7 +26,7 @@ from .responses import JSON, error
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional
+    from typing import Any, Callable, Dict, Optional
 
 __all__ = ["ModelRoutes", "write_transaction", "validate_body"]
 
@@ -40,6 +40,17 @@ def _full_path() -> str:
     environ = bottle.request.environ
     script = environ.get("SCRIPT_NAME", "").strip("/")
     return ("/" + script + "/" if script else "/") + environ.get("PATH_INFO", "").lstrip("/")
+
+
+def _hooked(write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a write whose hooks may refuse it: a ``ValueError`` (the client's data
+    was refused) is a 422, not a 500; a ``ValidationError`` keeps its field errors."""
+    try:
+        return write(*args, **kwargs)
+    except ValidationError:
+        raise
+    except ValueError as exc:
+        raise error(422, str(exc) or "rejected by a hook") from None
 
 
 def validate_body(info: ModelInfo, data: Dict[str, Any], mode: str) -> Dict[str, Any]:
@@ -200,14 +211,17 @@ class ModelRoutes:
         return body
 
     def _save(self, instance: Any, **kwargs: Any) -> None:
-        # A hook that rejects the write raises ValueError (or ValidationError):
-        # the client's data was refused, so that is a 422, not a 500.
-        try:
-            instance.save(**kwargs)
-        except ValidationError:
-            raise
-        except ValueError as exc:
-            raise error(422, str(exc) or "rejected by a hook") from None
+        _hooked(instance.save, **kwargs)
+
+    def _lock_row(self, db: peewee.Database, pk: Any, include_deleted: bool,
+                  must_exist: bool = True) -> Any:
+        """The row a write changes, locked (404 when ``must_exist`` and it is missing),
+        after its ``If-Match`` check."""
+        instance = self._load(db, pk, include_deleted)
+        if instance is None and must_exist:
+            raise self._not_found(pk)
+        self._check_if_match(instance)
+        return instance
 
     def _bump_sequence(self, db: peewee.Database, pk: Any) -> None:
         # PostgreSQL: a row inserted with an explicit id leaves the serial
@@ -239,7 +253,7 @@ class ModelRoutes:
             db = get_database(self.model._meta.database)
             limit = spec.limit if spec.limit is not None else _NO_LIMIT
             rows = compiled.rows(db, (limit, spec.offset))
-            row_dict, names = None, None
+            body = dumps(info.raw_rows(rows))
         else:
             if spec.names is not None:
                 names = spec.names
@@ -258,7 +272,7 @@ class ModelRoutes:
             if spec.offset:
                 query = query.offset(spec.offset)
             rows = list(query.tuples())
-            row_dict = info.row_dict
+            body = dumps([info.row_dict(row, names, converters) for row in rows])
         count = len(rows)
         # X-Total-Count without a COUNT query when the page tells it already.
         if (spec.limit is None or count < spec.limit) and (count or not spec.offset):
@@ -270,15 +284,7 @@ class ModelRoutes:
             count_query = self.model.select(peewee.fn.COUNT(peewee.SQL("*")))
             if deleted_too:
                 count_query = count_query.with_deleted()
-            if spec.where:
-                count_query = count_query.where(*spec.where)
-            total = count_query.scalar()
-        if row_dict is None:
-            body = dumps(info.raw_rows(rows))
-        elif names is None:
-            body = dumps([row_dict(row) for row in rows])
-        else:
-            body = dumps([row_dict(row, names, converters) for row in rows])
+            total = count_query.where(*spec.where).scalar()
         response = bottle.response
         response.content_type = JSON
         response.set_header("X-Total-Count", str(total))
@@ -349,8 +355,7 @@ class ModelRoutes:
         values = validate_body(self.info, read_json_object(self.max_body_bytes), REPLACE)
         db = get_database(self.model._meta.database)
         with write_transaction(db):
-            instance = self._load(db, pk, include_deleted=True)
-            self._check_if_match(instance)
+            instance = self._lock_row(db, pk, include_deleted=True, must_exist=False)
             created = instance is None
             if created:
                 self._check_max_records()
@@ -374,10 +379,7 @@ class ModelRoutes:
         values = validate_body(self.info, read_json_object(self.max_body_bytes), PATCH)
         db = get_database(self.model._meta.database)
         with write_transaction(db):
-            instance = self._load(db, pk, include_deleted=False)
-            if instance is None:
-                raise self._not_found(pk)
-            self._check_if_match(instance)
+            instance = self._lock_row(db, pk, include_deleted=False)
             self._apply(instance, values)
         return self._send_row(self._row_body(db, instance))
 
@@ -397,16 +399,7 @@ class ModelRoutes:
         pk = self._pk(id)
         db = get_database(self.model._meta.database)
         with write_transaction(db):
-            instance = self._load(db, pk, include_deleted=False)
-            if instance is None:
-                raise self._not_found(pk)
-            self._check_if_match(instance)
-            try:
-                instance.delete_instance()
-            except ValidationError:
-                raise
-            except ValueError as exc:
-                raise error(422, str(exc) or "rejected by a hook") from None
+            _hooked(self._lock_row(db, pk, include_deleted=False).delete_instance)
         bottle.response.content_type = JSON
         return '{"status":"deleted"}'
 
@@ -418,16 +411,7 @@ class ModelRoutes:
                         "to restore" % self.info.component)
         db = get_database(self.model._meta.database)
         with write_transaction(db):
-            instance = self._load(db, pk, include_deleted=True)
-            if instance is None:
-                raise self._not_found(pk)
-            self._check_if_match(instance)
-            try:
-                restored = instance.restore()
-            except ValidationError:
-                raise
-            except ValueError as exc:
-                raise error(422, str(exc) or "rejected by a hook") from None
+            restored = _hooked(self._lock_row(db, pk, include_deleted=True).restore)
         bottle.response.content_type = JSON
         return dumps({"status": "ok", "restored": restored})
 
@@ -448,8 +432,7 @@ class ModelRoutes:
                                   errors)
         db = get_database(self.model._meta.database)
         with write_transaction(db):
-            instance = self._load(db, pk, include_deleted=True)
-            self._check_if_match(instance)
+            instance = self._lock_row(db, pk, include_deleted=True, must_exist=False)
             recreate = instance is None
             if recreate:
                 instance = self.model()
