@@ -70,10 +70,7 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
     if isinstance(url, peewee.Database):
         db = url
         if isinstance(db, peewee.SqliteDatabase):
-            merged = dict(SQLITE_PRAGMAS)
-            merged.update(dict(db._pragmas or ()))
-            merged.update(pragmas or {})
-            db._pragmas = list(merged.items())
+            db._pragmas = list(_sqlite_pragmas(dict(db._pragmas or ()), pragmas).items())
     else:
         if url is None:
             url = os.environ.get("PEESTORE_DATABASE_URL") or DEFAULT_URL
@@ -94,9 +91,7 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
         kwargs: Dict[str, Any] = {}
         if db_url.schemes[scheme] is not None and issubclass(
                 db_url.schemes[scheme], peewee.SqliteDatabase):
-            merged = dict(SQLITE_PRAGMAS)
-            merged.update(pragmas or {})
-            kwargs["pragmas"] = merged
+            kwargs["pragmas"] = _sqlite_pragmas(pragmas)
         try:
             db = db_url.connect(url, **kwargs)
         except (ImportError, RuntimeError) as exc:
@@ -135,6 +130,14 @@ _SQLITE_OPTIONS = frozenset((
     "uri", "autocommit", "isolation_level", "max_connections", "stale_timeout"))
 
 
+def _sqlite_pragmas(*layers: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """peestore's SQLite pragmas with ``layers`` over them, the last one winning."""
+    merged = dict(SQLITE_PRAGMAS)
+    for layer in layers:
+        merged.update(layer or {})
+    return merged
+
+
 def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewee.Database]:
     """A ``sqlite://`` URL's database, pooled; None for any other URL.
 
@@ -159,9 +162,8 @@ def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewe
 
         options = parseresult_to_dict(parsed)
         del options["database"]
-    merged = dict(SQLITE_PRAGMAS)
-    merged.update({k: v for k, v in options.items() if k not in _SQLITE_OPTIONS})
-    merged.update(pragmas or {})
+    merged = _sqlite_pragmas({k: v for k, v in options.items() if k not in _SQLITE_OPTIONS},
+                             pragmas)
     options = {k: v for k, v in options.items() if k in _SQLITE_OPTIONS}
     path = parsed.path[1:] or ":memory:"
     if path == ":memory:":
