@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 
@@ -11,12 +12,11 @@ if TYPE_CHECKING:
 
 __all__ = ["serve", "make_server", "background"]
 
-
-_channel_class: list = []
 # Unsent bytes of a running task's answer at which the main loop helps send.
 _HELP_AT = 256 * 1024
 
 
+@functools.cache
 def _quiet_channel() -> type:
     """waitress' ``HTTPChannel``, without the main loop's busy wait on a running task.
 
@@ -24,27 +24,25 @@ def _quiet_channel() -> type:
     channel's ``outbuf_lock``).  Meanwhile the main loop sees bytes in the
     buffer, calls the channel writable, finds the lock taken, sends nothing
     and asks again at once: a busy loop that holds the GIL the worker needs
-    to finish (2-5x the CPU per request with 4 clients at once, measured with
+    to finish (2-10x the CPU per request with 4 clients at once, measured with
     ``benchmarks/run.py``).  Here a channel with a running task is writable
     only once its unsent answer reaches ``_HELP_AT`` (a slow client; the
     worker keeps trying to send, and waits only at waitress' far higher
     ``outbuf_high_watermark``).  When the task ends, the worker wakes the
     loop (``service`` pulls the trigger), which sends whatever is left.
     """
-    if not _channel_class:
-        from waitress.channel import HTTPChannel
+    from waitress.channel import HTTPChannel
 
-        class QuietChannel(HTTPChannel):
-            def writable(self) -> bool:
-                if self.will_close or self.close_when_flushed:
-                    return True
-                pending = self.total_outbufs_len
-                if not pending:
-                    return False
-                return not self.requests or pending >= _HELP_AT
+    class QuietChannel(HTTPChannel):
+        def writable(self) -> bool:
+            if self.will_close or self.close_when_flushed:
+                return True
+            pending = self.total_outbufs_len
+            if not pending:
+                return False
+            return not self.requests or pending >= _HELP_AT
 
-        _channel_class.append(QuietChannel)
-    return _channel_class[0]
+    return QuietChannel
 
 
 def make_server(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 4,
