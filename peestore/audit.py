@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional
 
 __all__ = ["AuditLog", "JSONTextField", "OPERATIONS", "utcnow", "write_entries",
-           "changed_fields"]
+           "write_entry", "changed_fields"]
 
 OPERATIONS = ("create", "update", "delete", "soft_delete", "restore", "import")
 
@@ -102,14 +102,13 @@ def write_entries(entries: Iterable[Dict[str, Any]], actor: Optional[str] = None
 
     ``timestamp`` and ``actor`` are filled in when missing.  Returns how many.
     """
-    db = AuditLog._meta.database
-    if isinstance(db, peewee.DatabaseProxy):
-        db = db.obj
+    db = _database()
     now = utcnow()
     who = current_actor(actor)
     # This runs once per audited write: plain parameters and one prepared
     # statement, not a peewee query built per row.
-    stamp = now.isoformat(" ") if isinstance(db, peewee.SqliteDatabase) else now
+    sqlite = isinstance(db, peewee.SqliteDatabase)
+    stamp = now.isoformat(" ") if sqlite else now
     params = []
     for entry in entries:
         before = entry.get("before")
@@ -117,7 +116,7 @@ def write_entries(entries: Iterable[Dict[str, Any]], actor: Optional[str] = None
         timestamp = entry.get("timestamp")
         if timestamp is None:
             timestamp = stamp
-        elif isinstance(db, peewee.SqliteDatabase):
+        elif sqlite:
             timestamp = timestamp.isoformat(" ")
         params.append((timestamp, entry["component"], str(entry["record_id"]),
                        entry["operation"], entry.get("actor") or who,
@@ -126,5 +125,28 @@ def write_entries(entries: Iterable[Dict[str, Any]], actor: Optional[str] = None
     if not params:
         return 0
     with peewee.__exception_wrapper__:
-        db.cursor().executemany(_insert_sql(db), params)
+        if len(params) == 1:  # execute() is cheaper than executemany() for one row
+            db.cursor().execute(_insert_sql(db), params[0])
+        else:
+            db.cursor().executemany(_insert_sql(db), params)
     return len(params)
+
+
+def write_entry(component: str, operation: str, record_id: str, before: Optional[str],
+                after: Optional[str], actor: str) -> None:
+    """Insert one audit entry, timestamped now; ``before``/``after`` are JSON text.
+
+    The single write's path (``save``, ``delete_instance``): its JSON is
+    made once by the caller, who may answer with it too.
+    """
+    db = _database()
+    now = utcnow()
+    stamp = now.isoformat(" ") if isinstance(db, peewee.SqliteDatabase) else now
+    with peewee.__exception_wrapper__:
+        db.cursor().execute(_insert_sql(db), (stamp, component, record_id, operation, actor,
+                                              before, after))
+
+
+def _database() -> peewee.Database:
+    db = AuditLog._meta.database
+    return db.obj if isinstance(db, peewee.DatabaseProxy) else db

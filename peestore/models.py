@@ -9,8 +9,8 @@ from .db import database
 from .errors import ConfigurationError
 from .inserts import insert_row
 from .softdelete import SoftDeleteQuery
-from .values import from_json_value, row_values
-from .writes import record_writes, write_transaction
+from .values import from_json_value, json_safe, row_values
+from .writes import record_write, write_transaction
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
@@ -120,9 +120,11 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
 
         Every field is present (``None`` when unset); ``only`` picks field names.
         """
-        data = self.__data__
-        names = self._meta.sorted_field_names if only is None else list(only)
-        return row_values(type(self), {name: data.get(name) for name in names})
+        names = self._meta.sorted_field_names
+        if only is not None:
+            wanted = set(only)
+            names = [name for name in names if name in wanted]
+        return json_safe(self.__data__, names)
 
     def _record_id(self) -> str:
         return str(self._pk)
@@ -172,9 +174,10 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                     self._pk = new_pk
                     self._dirty.discard(pk_field.name)
                 rows = 1
-                after = self._ps_after = self.to_dict()
+                after = self.to_dict()
                 signals.after_insert.send(self)
-                record_writes(cls, [("create", self._record_id(), None, after)], actor)
+                self._ps_saved = (after, record_write(cls, "create", self._record_id(),
+                                                      None, after, actor))
             else:
                 before_row = self._stored_row()
                 signals.before_update.send(self)
@@ -197,9 +200,9 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             signals.after_update.send(self)
             after_row = dict(before_row)
             after_row.update(field_dict)
-            self._ps_after = row_values(cls, after_row)
-            record_writes(cls, [(operation, self._record_id(), row_values(cls, before_row),
-                                 self._ps_after)], actor)
+            after = row_values(cls, after_row)
+            self._ps_saved = (after, record_write(cls, operation, self._record_id(),
+                                                  row_values(cls, before_row), after, actor))
         return rows
 
     def _fields_to_write(self, field_dict: Dict[str, Any], only: Any) -> Dict[str, Any]:
@@ -232,8 +235,8 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                 self._dirty.discard("deleted_at")
                 after_row = dict(before_row, deleted_at=now)
                 signals.after_delete.send(self)
-                record_writes(cls, [("soft_delete", self._record_id(), row_values(cls, before_row),
-                                     row_values(cls, after_row))], actor)
+                record_write(cls, "soft_delete", self._record_id(), row_values(cls, before_row),
+                             row_values(cls, after_row), actor)
                 self._mark_saved()
                 return rows
             signals.before_delete.send(self)
@@ -242,8 +245,8 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             rows = peewee.ModelDelete(cls).where(self._pk_expr()).execute()
             if rows:
                 signals.after_delete.send(self)
-                record_writes(cls, [("delete", self._record_id(),
-                                     row_values(cls, before_row), None)], actor)
+                record_write(cls, "delete", self._record_id(), row_values(cls, before_row),
+                             None, actor)
             self._ps_loaded = None
             return rows
 

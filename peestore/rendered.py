@@ -25,15 +25,20 @@ class _Mark:
 class Rendered:
     """The SQL of a query and where its placeholders are among the parameters."""
 
-    __slots__ = ("sql", "_params", "_positions")
+    __slots__ = ("sql", "_params", "_positions", "_direct")
 
     def __init__(self, sql: str, params: List[Any], positions: List[int]) -> None:
         self.sql = sql
         self._params = params
         self._positions = positions
+        # The placeholders are all the parameters, in order (an INSERT): the
+        # values are the parameters as they are.
+        self._direct = positions == list(range(len(params)))
 
-    def params(self, values: Sequence[Any]) -> List[Any]:
+    def params(self, values: Sequence[Any]) -> Sequence[Any]:
         """The parameters with ``values`` (database-ready) in place of the placeholders."""
+        if self._direct:
+            return values
         params = list(self._params)
         for position, value in zip(self._positions, values):
             params[position] = value

@@ -17,9 +17,10 @@ import peewee
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict
+    from typing import Any, Dict, Iterable
 
-__all__ = ["to_json_value", "from_json_value", "field_kind", "dumps", "loads", "row_values"]
+__all__ = ["to_json_value", "from_json_value", "field_kind", "dumps", "loads", "row_values",
+           "json_safe"]
 
 
 def to_json_value(value: Any) -> Any:
@@ -249,19 +250,35 @@ def _expected(field: peewee.Field) -> str:
     return "expected %s" % names.get(parser, "a valid value")
 
 
+_PLAIN_TYPES = frozenset((str, int, float, bool, type(None)))
+
+
 def row_values(model_class, data: Dict[str, Any]) -> Dict[str, Any]:
     """Return a JSON-safe dict of ``data`` (field name -> value) in field order."""
+    return json_safe(data, [name for name in model_class._meta.sorted_field_names
+                            if name in data])
+
+
+def json_safe(data: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
+    """``{name: to_json_value(data.get(name))}`` for ``names``, in that order."""
+    # Most values are JSON already: a type check, not a call, per value.
+    plain = _PLAIN_TYPES
     out = {}
-    for field in model_class._meta.sorted_fields:
-        name = field.name
-        if name in data:
-            out[name] = to_json_value(data[name])
+    for name in names:
+        value = data.get(name)
+        out[name] = value if type(value) in plain else to_json_value(value)
     return out
+
+
+# One encoder for every call: ``json.dumps`` with options builds a new one each
+# time.  An encoder keeps no state between calls, so threads can share it.
+_encode = json.JSONEncoder(default=to_json_value, separators=(",", ":"),
+                           ensure_ascii=False).encode
 
 
 def dumps(obj: Any) -> str:
     """Compact JSON text of ``obj`` (already JSON-safe or made so)."""
-    return json.dumps(obj, default=to_json_value, separators=(",", ":"), ensure_ascii=False)
+    return _encode(obj)
 
 
 def loads(text: Any) -> Any:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import peewee
 
 from .actor import current_actor
-from .audit import write_entries
+from .audit import write_entries, write_entry
 from .listeners import Change, listening, record_change
+from .values import dumps
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     # (operation, record_id, before, after); before/after are JSON-safe dicts.
     Write = Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]
 
-__all__ = ["record_writes", "write_transaction"]
+__all__ = ["record_write", "record_writes", "write_transaction"]
 
 
 def write_transaction(database: Any) -> Any:
@@ -35,7 +36,8 @@ def write_transaction(database: Any) -> Any:
     """
     db = database.obj if isinstance(database, peewee.DatabaseProxy) else database
     if isinstance(db, peewee.SqliteDatabase) and db.transaction_depth() == 0:
-        return db.atomic(lock_type="IMMEDIATE")
+        # What atomic() would hand over to at depth 0, without its wrapper.
+        return db.transaction(lock_type="IMMEDIATE")
     return database.atomic()
 
 
@@ -55,3 +57,20 @@ def record_writes(model: type, writes: Iterable[Write], actor: Optional[str] = N
         for op, rid, before, after in writes:
             values = before if after is None else after
             record_change(db, Change(model, meta.component, op, rid, values, before))
+
+
+def record_write(model: type, operation: str, record_id: str, before: Optional[Dict[str, Any]],
+                 after: Optional[Dict[str, Any]], actor: Optional[str] = None
+                 ) -> Optional[str]:
+    """``record_writes`` for one write; returns the JSON text of ``after`` as audited
+    (None when the model is not audited), for a caller that answers with it."""
+    meta = model._meta
+    text = None
+    if meta.audited:
+        text = None if after is None else dumps(after)
+        write_entry(meta.component, operation, record_id,
+                    None if before is None else dumps(before), text, current_actor(actor))
+    if listening():
+        record_change(meta.database, Change(model, meta.component, operation, record_id,
+                                            before if after is None else after, before))
+    return text

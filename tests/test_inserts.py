@@ -69,3 +69,13 @@ def test_the_cache_does_not_mix_column_sets(db):
     c = insert_row(Thing, {"label": "c"})
     got = {t.id: (t.label, t.weight) for t in Thing.select()}
     assert got == {a: ("a", None), b: ("b", 3.0), c: ("c", None)}
+
+
+def test_same_columns_in_another_order_and_a_late_expression(db):
+    """The plan is kept per column order as given; an SQL expression met after plain
+    values still goes through peewee, with nothing half-written."""
+    a = insert_row(Thing, {"weight": 1.0, "label": "first"})
+    b = insert_row(Thing, {"label": "second", "weight": 2.0})
+    c = insert_row(Thing, {"weight": 3.0, "label": peewee.fn.LOWER("THIRD")})
+    got = {t.id: (t.label, t.weight) for t in Thing.select()}
+    assert got == {a: ("first", 1.0), b: ("second", 2.0), c: ("third", 3.0)}

@@ -237,6 +237,8 @@ def test_to_dict_only(connect_db):
     user = User.create(name="a")
     product = Product.create(name="p", owner=user)
     assert product.to_dict(only=["name", "owner"]) == {"name": "p", "owner": user.id}
+    # In field order whatever the order asked for; names that are not fields are left out.
+    assert list(product.to_dict(only=["name", "nope", "owner"])) == ["owner", "name"]
 
 
 def test_history_and_count(connect_db):

@@ -37,6 +37,8 @@ def test_create_201_location_etag(api):
     (entry,) = AuditLog.select()
     assert (entry.operation, entry.actor, entry.record_id) == ("create", "tester",
                                                                 str(row["id"]))
+    # The answer is the row as audited, and as a GET gives it.
+    assert entry.after == row == api.get(res.headers["Location"]).json
 
 
 def test_create_ignores_id_and_deleted_at(api):

@@ -186,9 +186,13 @@ class ModelRoutes:
             rows = list(row)
             if rows:
                 return dumps(self.info.row_dict(rows[0]))
-        # What the save just wrote and audited (its "after"), else the instance.
-        saved = instance.__dict__.get("_ps_after")
-        return dumps(saved if saved is not None else instance.to_dict())
+        # What the save just wrote and audited (its "after", as the audit entry's
+        # JSON text when there is one), else the instance.
+        saved = instance.__dict__.get("_ps_saved")
+        if saved is None:
+            return dumps(instance.to_dict())
+        after, text = saved
+        return text if text is not None else dumps(after)
 
     def _reread(self, db: peewee.Database) -> bool:
         # Some columns give back other than what was written (MySQL DATETIME
