@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
@@ -31,6 +31,17 @@ def actor(name: str) -> Iterator[str]:
         yield name
     finally:
         _actor.reset(token)
+
+
+def enter_actor(name: str) -> Token:
+    """``actor(name)`` as two calls (``leave_actor(token)`` ends it), for the request
+    wrapper, which runs once per request; ``name`` is not checked."""
+    return _actor.set(name)
+
+
+def leave_actor(token: Token) -> None:
+    """End what ``enter_actor`` began."""
+    _actor.reset(token)
 
 
 def current_actor(explicit: Optional[str] = None) -> str:

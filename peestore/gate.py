@@ -16,44 +16,54 @@ if TYPE_CHECKING:
 __all__ = ["Gate", "gate"]
 
 
+class _Holds(threading.local):
+    """One thread's holds: shared ones, and shared ones inside its own exclusive hold."""
+
+    # Class-level defaults: a thread's first look finds 0, not an AttributeError.
+    count = 0
+    reentered = 0
+
+
 class Gate:
     """A readers-writer lock that lets a waiting exclusive holder in first."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # The condition's own lock, used bare where nobody waits: a C-level
+        # ``with``, not Condition's Python methods (the request path).
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._shared = 0
         self._exclusive = False
         self._waiting = 0
         self._owner = None
-        self._mine = threading.local()  # this thread's own shared holds
+        self._mine = _Holds()  # this thread's own shared holds
 
     def enter_shared(self) -> None:
         """Take a shared hold (``leave_shared`` gives it back); ``shared`` as two calls,
         for the request wrapper, which runs once per request."""
-        me = threading.get_ident()
-        if self._owner == me:  # the exclusive holder may re-enter
-            self._mine.reentered = getattr(self._mine, "reentered", 0) + 1
+        mine = self._mine
+        if self._owner is not None and self._owner == threading.get_ident():
+            # The exclusive holder may re-enter.
+            mine.reentered += 1
             return
-        held = getattr(self._mine, "count", 0)
-        if held:
+        held = mine.count
+        with self._lock:
             # A thread already inside passes, or a waiting restore deadlocks on it.
-            with self._cond:
-                self._shared += 1
-        else:
-            with self._cond:
+            if not held:
                 while self._exclusive or self._waiting:
                     self._cond.wait()
-                self._shared += 1
-        self._mine.count = held + 1
+            self._shared += 1
+        mine.count = held + 1
 
     def leave_shared(self) -> None:
         """Give back a hold ``enter_shared`` took."""
-        reentered = getattr(self._mine, "reentered", 0)
+        mine = self._mine
+        reentered = mine.reentered
         if reentered:
-            self._mine.reentered = reentered - 1
+            mine.reentered = reentered - 1
             return
-        self._mine.count -= 1
-        with self._cond:
+        mine.count -= 1
+        with self._lock:
             self._shared -= 1
             if self._waiting:
                 self._cond.notify_all()
@@ -74,7 +84,7 @@ class Gate:
         if self._owner == me:
             yield
             return
-        held = getattr(self._mine, "count", 0)
+        held = self._mine.count
         with self._cond:
             self._waiting += 1
             try:

@@ -44,7 +44,13 @@ class Change:
 
 _listeners: List[Tuple[Tuple[type, ...], Callable[[List[Change]], Any]]] = []
 _restore_listeners: List[Callable[[], Any]] = []
-_local = threading.local()
+class _Local(threading.local):
+    # A class-level default: a thread that never kept a change finds None, not
+    # an AttributeError (which getattr would raise and catch on every write).
+    pending: Optional[List[Change]] = None
+
+
+_local = _Local()
 
 
 def after_commit(*models: type) -> Callable:
@@ -89,7 +95,7 @@ def listening() -> bool:
 
 
 def _pending() -> List[Change]:
-    pending = getattr(_local, "pending", None)
+    pending = _local.pending
     if pending is None:
         pending = _local.pending = []
     return pending
@@ -123,14 +129,22 @@ def _flush() -> None:
 
 
 class _TrackedTransaction(peewee._transaction):
+    # peewee's __enter__ with the pending changes dropped at the outermost
+    # level; written out, as it runs once per write.
     def __enter__(self):
-        if self.db.transaction_depth() == 0:
-            _discard()
-        return super().__enter__()
+        db = self.db
+        if db.transaction_depth() == 0:
+            pending = _local.pending
+            if pending:
+                del pending[:]
+            self._begin()
+        db.push_transaction(self)
+        return self
 
     def commit(self, begin: bool = True) -> None:
         super().commit(begin)
-        _flush()
+        if _local.pending:
+            _flush()
 
     def rollback(self, begin: bool = True) -> None:
         _discard()

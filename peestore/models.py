@@ -167,10 +167,12 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             if creating:
                 signals.before_insert.send(self)
                 field_dict = self._fields_to_write(field_dict, only)
-                if meta.auto_increment and self._pk is None:
+                # (__data__ holds the key as _pk gives it, without its property.)
+                no_key = self.__data__.get(pk_field.name) is None
+                if meta.auto_increment and no_key:
                     field_dict.pop(pk_field.name, None)
                 new_pk = insert_row(cls, field_dict)
-                if new_pk is not None and (meta.auto_increment or self._pk is None):
+                if new_pk is not None and (meta.auto_increment or no_key):
                     self._pk = new_pk
                     self._dirty.discard(pk_field.name)
                 rows = 1
@@ -206,13 +208,15 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         return rows
 
     def _fields_to_write(self, field_dict: Dict[str, Any], only: Any) -> Dict[str, Any]:
-        # Before-hooks may change the instance; write what they left.
+        # Before-hooks may change the instance; write what they left: the fields
+        # meant before, and any the hooks set.
         if only is not None:
             data = self._prune_fields(self.__data__, only)
         else:
-            data = {k: self.__data__[k] for k in field_dict if k in self.__data__}
-            data.update({k: v for k, v in self.__data__.items() if k in self._dirty})
-        self._populate_unsaved_relations(data)
+            dirty = self._dirty
+            data = {k: v for k, v in self.__data__.items() if k in field_dict or k in dirty}
+        if self._meta.refs:
+            self._populate_unsaved_relations(data)
         return data
 
     def delete_instance(self, recursive: bool = False, delete_nullable: bool = False, *,

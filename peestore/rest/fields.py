@@ -139,8 +139,12 @@ class ModelInfo:
         if accepts is not None and (not isinstance(value, accepts) or isinstance(value, bool)
                                     and kind != BOOLEAN):
             raise ValueError("expected %s" % _NAMES[kind])
-        converted = from_json_value(field, value)
-        check_range(kind, converted)
+        if kind == STRING:  # the commonest kind: a str (checked above) is its own value
+            check_text(value)
+            converted = value
+        else:
+            converted = from_json_value(field, value)
+            check_range(kind, converted)
         if max_length and isinstance(converted, str) and len(converted) > max_length:
             raise ValueError("at most %d characters" % max_length)
         if allowed is not None and converted not in allowed:
