@@ -12,8 +12,8 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional, Union
 
-__all__ = ["database", "connect", "get_database", "registered_models", "DEFAULT_URL",
-           "SQLITE_PRAGMAS"]
+__all__ = ["database", "connect", "get_database", "registered_models", "release_idle",
+           "DEFAULT_URL", "SQLITE_PRAGMAS"]
 
 DEFAULT_URL = "sqlite:///peestore.db"
 
@@ -141,10 +141,12 @@ def _sqlite_pragmas(*layers: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewee.Database]:
     """A ``sqlite://`` URL's database, pooled; None for any other URL.
 
-    A file database is a ``playhouse.pool.PooledSqliteDatabase``: closing a
-    connection hands it back to the pool, so a request that opens and closes
-    one costs no ``sqlite3.connect``, no pragmas and no WAL checkpoint (SQLite
-    checkpoints and removes the WAL whenever its last connection closes).
+    A file database is a ``peestore.parking.SqlitePool``, a
+    ``playhouse.pool.PooledSqliteDatabase``: closing a connection hands it back
+    to the pool, so a request that opens and closes one costs no
+    ``sqlite3.connect``, no pragmas and no WAL checkpoint (SQLite checkpoints
+    and removes the WAL whenever its last connection closes); the REST plugin's
+    worker threads even keep theirs between requests.
     ``:memory:`` is not pooled: each of its connections is a database of its own.
     The URL's query options are read as ``playhouse.db_url`` reads them;
     those that are not connection or pool options are pragmas.
@@ -170,18 +172,22 @@ def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewe
         options.pop("max_connections", None)
         options.pop("stale_timeout", None)
         return peewee.SqliteDatabase(path, pragmas=merged, **options)
-    from playhouse.pool import PooledSqliteDatabase
+    from .parking import SqlitePool
 
     # No cap by default: the server's worker threads bound how many are in use.
     options.setdefault("max_connections", None)
     options.setdefault("check_same_thread", False)
-    return PooledSqliteDatabase(path, pragmas=merged, **options)
+    return SqlitePool(path, pragmas=merged, **options)
 
 
 def release_idle(db: peewee.Database) -> None:
-    """Close the idle connections a pooled database keeps (no-op otherwise)."""
+    """Close the idle connections a pooled database keeps (no-op otherwise): those in
+    the pool and those worker threads keep between requests (``peestore.parking``)."""
     close_idle = getattr(db, "close_idle", None)
     if close_idle is not None:
+        from .parking import close_parked
+
+        close_parked(db)
         close_idle()
 
 

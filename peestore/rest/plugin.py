@@ -5,7 +5,9 @@ user's own included, so that each request
 
 - passes the restore gate (held shared until the response is sent),
 - gets a database connection that is closed again at the end (peewee opens
-  it on the first query, so a route that does not query opens none),
+  it on the first query, so a route that does not query opens none); on a
+  ``sqlite://`` URL's pool the thread keeps it for its next request instead
+  (``peestore.parking``),
 - runs as its actor (the identity's name, else the ``X-User`` header), and
 - answers every error as JSON ``{"detail": ...}``.
 
@@ -22,10 +24,11 @@ from collections.abc import Mapping
 import bottle
 import peewee
 
-from ..actor import actor
+from ..actor import enter_actor, leave_actor
 from ..db import connect, database
 from ..errors import ConfigurationError
 from ..gate import gate
+from ..parking import park, unpark
 from .db_routes import add_db_routes
 from .fields import ModelInfo
 from .responses import error, from_exception, install_error_pages
@@ -218,7 +221,9 @@ class RestPlugin:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             enter()
             db = proxy.obj
-            opened_here = db is not None and db.is_closed()
+            # This thread's connection from its last request (see peestore.parking),
+            # else a new one opened on the first query.
+            opened_here = db is not None and (unpark(db) or db.is_closed())
             released = []
 
             def release() -> None:
@@ -226,7 +231,7 @@ class RestPlugin:
                     return
                 released.append(True)
                 try:
-                    if opened_here and not db.is_closed():
+                    if opened_here and not db.is_closed() and not park(db):
                         db.close()
                 except peewee.PeeweeException:
                     log.exception("could not close the request's database connection")
@@ -259,8 +264,11 @@ class RestPlugin:
                 if name is None:
                     result = callback(*args, **kwargs)
                 else:
-                    with actor(name):
+                    token = enter_actor(name)
+                    try:
                         result = callback(*args, **kwargs)
+                    finally:
+                        leave_actor(token)
                 if _is_stream(result):
                     streaming = True
                     return _Streamed(result, release)
@@ -285,7 +293,12 @@ class RestPlugin:
         return wrapper
 
     def close(self) -> None:
-        """Nothing to free: connections never outlive their request."""
+        """Close the connections worker threads keep between requests."""
+        db = database.obj
+        if db is not None:
+            from ..parking import close_parked
+
+            close_parked(db)
 
 
 def _add_openapi_route(app: bottle.Bottle, plugin: RestPlugin) -> None:
