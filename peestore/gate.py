@@ -68,6 +68,11 @@ class Gate:
             if self._waiting:
                 self._cond.notify_all()
 
+    def crowded(self) -> bool:
+        """True while more than one shared holder is inside (other requests in
+        flight besides the caller's); a hint, read without the lock."""
+        return self._shared > 1
+
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
         """Hold the gate with any number of other shared holders."""

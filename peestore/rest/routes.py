@@ -16,22 +16,26 @@ import peewee
 from ..audit import AuditLog
 from ..db import get_database
 from ..errors import ValidationError
+from ..gate import gate
 from ..values import dumps
 from ..writes import write_transaction
 from .bodies import read_json_object
-from .compiled import CompiledSelect
+from .compiled import CompiledSelect, JsonRows
 from .fields import ModelInfo, etag_of
 from .filters import parse_bool_param, parse_int_param, parse_list_query, query_params
 from .responses import JSON, error
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Optional
+    from typing import Any, Callable, Dict, Optional, Tuple
 
 __all__ = ["ModelRoutes", "write_transaction", "validate_body"]
 
 CREATE, REPLACE, PATCH = "create", "replace", "patch"
 _NO_LIMIT = (1 << 63) - 1  # LIMIT for "all rows" that every backend accepts
+# Pages up to this many rows may come as one JSON text (JsonRows): the whole
+# text and its parsed rows are in memory at once.
+_JSON_PAGE_MAX = 1000
 
 
 def _full_path() -> str:
@@ -116,6 +120,19 @@ class ModelRoutes:
         self._page_any = CompiledSelect(
             lambda limit, offset: model.select().with_deleted().order_by(pk.asc())
             .limit(limit).offset(offset), 2)
+        # The same pages as one JSON text from SQLite, for when other requests
+        # are in flight (see JsonRows).  Columns that may hold a REAL are printed
+        # exactly: all but text columns and an integer key (SQLite converts
+        # anything else they are given).  No BLOBs: JSON cannot hold them.
+        self._json_pages: Optional[Tuple[JsonRows, JsonRows]] = None
+        if "bytes" not in info.kinds.values():
+            columns = [f.column_name for f in info.fields]
+            exact = [f.column_name for f in info.fields
+                     if info.kinds[f.name] != "string"
+                     and not (f is pk and info.kinds[f.name] == "integer")]
+            order = info.fields.index(pk)
+            self._json_pages = (JsonRows(self._page_live, columns, exact, order),
+                                JsonRows(self._page_any, columns, exact, order))
 
     def add_to(self, app: bottle.Bottle) -> None:
         """Add this model's routes to ``app`` under the plugin's prefix."""
@@ -256,7 +273,12 @@ class ModelRoutes:
             compiled = self._page_any if deleted_too else self._page_live
             db = get_database(self.model._meta.database)
             limit = spec.limit if spec.limit is not None else _NO_LIMIT
-            rows = compiled.rows(db, (limit, spec.offset))
+            rows = None
+            if (self._json_pages is not None and spec.limit is not None
+                    and spec.limit <= _JSON_PAGE_MAX and gate.crowded()):
+                rows = self._json_pages[1 if deleted_too else 0].rows(db, (limit, spec.offset))
+            if rows is None:
+                rows = compiled.rows(db, (limit, spec.offset))
             body = dumps(info.raw_rows(rows))
         else:
             if spec.names is not None:
