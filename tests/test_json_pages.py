@@ -45,11 +45,7 @@ def _pages(model):
     pk = info.pk
     select = CompiledSelect(lambda limit, offset: model.select().order_by(pk.asc())
                             .limit(limit).offset(offset), 2)
-    exact = [f.column_name for f in info.fields
-             if info.kinds[f.name] != "string" and f is not pk]
-    rows = JsonRows(select, [f.column_name for f in info.fields], exact,
-                    info.fields.index(pk))
-    return info, select, rows
+    return info, select, JsonRows.of_model(info, select)
 
 
 def _floats(rng):
@@ -107,8 +103,7 @@ def test_what_json_cannot_hold_goes_to_the_cursor(sqlite_db):
     assert rows.rows(db, (10, 0)) is None
     db.execute_sql("UPDATE sample SET ratio = 1.5 WHERE id = 1")
     assert rows.rows(db, (10, 0)) is not None  # only while the value is there
-    from peestore.rest.routes import ModelRoutes
-    assert ModelRoutes(ModelInfo(Blobby), peestore.RestPlugin())._json_pages is None
+    assert _pages(Blobby)[2] is None
 
 
 def test_not_sqlite_means_the_cursor(connect_db, backend):

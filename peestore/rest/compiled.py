@@ -11,10 +11,12 @@ import json
 import peewee
 
 from ..rendered import Rendered, render
+from ..values import BYTES, INTEGER, STRING
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Sequence
+    from .fields import ModelInfo
 
 __all__ = ["CompiledSelect", "JsonRows"]
 
@@ -105,6 +107,21 @@ class JsonRows:
         self._columns = "json_group_array(json_array(%s))" % ", ".join(items)
         self._order = order_index
         self._sql: Dict[type, Any] = {}
+
+    @classmethod
+    def of_model(cls, info: ModelInfo, select: CompiledSelect) -> Optional[JsonRows]:
+        """For ``select``, a query of every field of ``info``'s model in key order;
+        None for a model with a BLOB field (JSON cannot hold one)."""
+        if BYTES in info.kinds.values():
+            return None
+        # Columns that may hold a REAL are printed exactly: all but text columns
+        # and an integer key (SQLite converts anything else they are given).
+        pk = info.pk
+        exact = [f.column_name for f in info.fields
+                 if info.kinds[f.name] != STRING
+                 and not (f is pk and info.kinds[f.name] == INTEGER)]
+        return cls(select, [f.column_name for f in info.fields], exact,
+                   info.fields.index(pk))
 
     def rows(self, db: peewee.Database, values: Sequence[Any]) -> Optional[List[list]]:
         """The rows as lists (in the select's order), or None: use the cursor."""

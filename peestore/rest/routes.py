@@ -27,7 +27,7 @@ from .responses import JSON, error
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, Optional
 
 __all__ = ["ModelRoutes", "write_transaction", "validate_body"]
 
@@ -121,18 +121,9 @@ class ModelRoutes:
             lambda limit, offset: model.select().with_deleted().order_by(pk.asc())
             .limit(limit).offset(offset), 2)
         # The same pages as one JSON text from SQLite, for when other requests
-        # are in flight (see JsonRows).  Columns that may hold a REAL are printed
-        # exactly: all but text columns and an integer key (SQLite converts
-        # anything else they are given).  No BLOBs: JSON cannot hold them.
-        self._json_pages: Optional[Tuple[JsonRows, JsonRows]] = None
-        if "bytes" not in info.kinds.values():
-            columns = [f.column_name for f in info.fields]
-            exact = [f.column_name for f in info.fields
-                     if info.kinds[f.name] != "string"
-                     and not (f is pk and info.kinds[f.name] == "integer")]
-            order = info.fields.index(pk)
-            self._json_pages = (JsonRows(self._page_live, columns, exact, order),
-                                JsonRows(self._page_any, columns, exact, order))
+        # are in flight (see JsonRows); None for a model with BLOBs.
+        self._json_pages = (JsonRows.of_model(info, self._page_live),
+                            JsonRows.of_model(info, self._page_any))
 
     def add_to(self, app: bottle.Bottle) -> None:
         """Add this model's routes to ``app`` under the plugin's prefix."""
@@ -274,9 +265,10 @@ class ModelRoutes:
             db = get_database(self.model._meta.database)
             limit = spec.limit if spec.limit is not None else _NO_LIMIT
             rows = None
-            if (self._json_pages is not None and spec.limit is not None
+            json_rows = self._json_pages[1 if deleted_too else 0]
+            if (json_rows is not None and spec.limit is not None
                     and spec.limit <= _JSON_PAGE_MAX and gate.crowded()):
-                rows = self._json_pages[1 if deleted_too else 0].rows(db, (limit, spec.offset))
+                rows = json_rows.rows(db, (limit, spec.offset))
             if rows is None:
                 rows = compiled.rows(db, (limit, spec.offset))
             body = dumps(info.raw_rows(rows))
