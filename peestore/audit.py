@@ -103,12 +103,9 @@ def write_entries(entries: Iterable[Dict[str, Any]], actor: Optional[str] = None
     ``timestamp`` and ``actor`` are filled in when missing.  Returns how many.
     """
     db = _database()
-    now = utcnow()
     who = current_actor(actor)
-    # This runs once per audited write: plain parameters and one prepared
-    # statement, not a peewee query built per row.
     sqlite = isinstance(db, peewee.SqliteDatabase)
-    stamp = now.isoformat(" ") if sqlite else now
+    stamp = _stamp(db)
     params = []
     for entry in entries:
         before = entry.get("before")
@@ -122,13 +119,7 @@ def write_entries(entries: Iterable[Dict[str, Any]], actor: Optional[str] = None
                        entry["operation"], entry.get("actor") or who,
                        None if before is None else dumps(before),
                        None if after is None else dumps(after)))
-    if not params:
-        return 0
-    with peewee.__exception_wrapper__:
-        if len(params) == 1:  # execute() is cheaper than executemany() for one row
-            db.cursor().execute(_insert_sql(db), params[0])
-        else:
-            db.cursor().executemany(_insert_sql(db), params)
+    _insert(db, params)
     return len(params)
 
 
@@ -140,13 +131,27 @@ def write_entry(component: str, operation: str, record_id: str, before: Optional
     made once by the caller, who may answer with it too.
     """
     db = _database()
-    now = utcnow()
-    stamp = now.isoformat(" ") if isinstance(db, peewee.SqliteDatabase) else now
-    with peewee.__exception_wrapper__:
-        db.cursor().execute(_insert_sql(db), (stamp, component, record_id, operation, actor,
-                                              before, after))
+    _insert(db, [(_stamp(db), component, record_id, operation, actor, before, after)])
 
 
 def _database() -> peewee.Database:
     db = AuditLog._meta.database
     return db.obj if isinstance(db, peewee.DatabaseProxy) else db
+
+
+def _stamp(db: peewee.Database) -> Any:
+    """Now, as ``db`` takes an audit timestamp (SQLite: the text peewee writes)."""
+    now = utcnow()
+    return now.isoformat(" ") if isinstance(db, peewee.SqliteDatabase) else now
+
+
+def _insert(db: peewee.Database, params: List[tuple]) -> None:
+    # Plain parameters and one prepared statement, not a peewee query built per
+    # row: this runs once per audited write.
+    if not params:
+        return
+    with peewee.__exception_wrapper__:
+        if len(params) == 1:  # execute() is cheaper than executemany() for one row
+            db.cursor().execute(_insert_sql(db), params[0])
+        else:
+            db.cursor().executemany(_insert_sql(db), params)

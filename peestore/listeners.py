@@ -129,22 +129,14 @@ def _flush() -> None:
 
 
 class _TrackedTransaction(peewee._transaction):
-    # peewee's __enter__ with the pending changes dropped at the outermost
-    # level; written out, as it runs once per write.
     def __enter__(self):
-        db = self.db
-        if db.transaction_depth() == 0:
-            pending = _local.pending
-            if pending:
-                del pending[:]
-            self._begin()
-        db.push_transaction(self)
-        return self
+        if self.db.transaction_depth() == 0:
+            _discard()
+        return super().__enter__()
 
     def commit(self, begin: bool = True) -> None:
         super().commit(begin)
-        if _local.pending:
-            _flush()
+        _flush()
 
     def rollback(self, begin: bool = True) -> None:
         _discard()

@@ -53,10 +53,8 @@ def record_writes(model: type, writes: Iterable[Write], actor: Optional[str] = N
                         "before": before, "after": after}
                        for op, rid, before, after in writes), actor=who)
     if listening():
-        db = meta.database
         for op, rid, before, after in writes:
-            values = before if after is None else after
-            record_change(db, Change(model, meta.component, op, rid, values, before))
+            _keep(model, op, rid, before, after)
 
 
 def record_write(model: type, operation: str, record_id: str, before: Optional[Dict[str, Any]],
@@ -71,6 +69,13 @@ def record_write(model: type, operation: str, record_id: str, before: Optional[D
         write_entry(meta.component, operation, record_id,
                     None if before is None else dumps(before), text, current_actor(actor))
     if listening():
-        record_change(meta.database, Change(model, meta.component, operation, record_id,
-                                            before if after is None else after, before))
+        _keep(model, operation, record_id, before, after)
     return text
+
+
+def _keep(model: type, operation: str, record_id: str, before: Optional[Dict[str, Any]],
+          after: Optional[Dict[str, Any]]) -> None:
+    # For the after-commit listeners: a delete's values are its "before".
+    meta = model._meta
+    record_change(meta.database, Change(model, meta.component, operation, record_id,
+                                        before if after is None else after, before))
