@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Optional
+    from typing import Callable, Dict, List, NoReturn, Optional
 
-__all__ = ["main", "build_parser", "command", "arg"]
+__all__ = ["main", "build_parser", "command", "arg", "int_range", "float_range", "MAX_INT64",
+           "PORT", "THREADS"]
+
+#: The largest whole number the databases store (a signed 64-bit integer).
+MAX_INT64 = 2 ** 63 - 1
 
 # name -> (help, add_arguments(parser), run(args) -> exit status)
 COMMANDS: Dict[str, tuple] = {}
@@ -30,6 +35,54 @@ def arg(*args, **kwargs) -> Callable:
     return decorator
 
 
+def int_range(low: int, high: int) -> Callable[[str], int]:
+    """An ``argparse`` type: a whole number from ``low`` to ``high``, else a usage error."""
+    def whole_number(text: str) -> int:
+        # A number longer than any allowed one is refused before int() reads it
+        # (int() of a long digit string is quadratic on older Pythons).
+        if len(text.strip()) > len(str(high)) + 2:
+            raise argparse.ArgumentTypeError(
+                "must be a whole number from %d to %d" % (low, high))
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("not a whole number: %r" % text) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                "must be a whole number from %d to %d, got %d" % (low, high, value))
+        return value
+    return whole_number
+
+
+def float_range(low: float, high: float) -> Callable[[str], float]:
+    """An ``argparse`` type: a finite number from ``low`` to ``high``, else a usage error."""
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("not a number: %r" % text) from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(
+                "must be a number from %g to %g, got %s" % (low, high, text.strip()))
+        return value
+    return number
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, with usage errors on one line (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+
+
+#: ``--port``: a TCP port; 0 asks for any free one (the start line names it).
+PORT = int_range(0, 65535)
+#: ``--threads``: a sanity bound, not a tuning limit: each waitress worker is a
+#: thread with its own stack and database connection, and a controller that
+#: needs more than 1000 of them needs a different design, not a bigger number.
+THREADS = int_range(1, 1000)
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="URL", default=None,
                         help="database URL (default: $PEESTORE_DATABASE_URL, "
@@ -40,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered sub-command."""
     from . import __version__, commands  # noqa: F401  (registers the sub-commands)
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="peestore",
         description="peestore: audited storage, REST API and data tools for machine apps.")
     parser.add_argument("--version", action="version", version="peestore " + __version__)
@@ -55,8 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the command line; returns the exit status (1 on error, 2 on usage error)."""
+    """Run the command line; returns the exit status (1 on error, 2 on usage error).
+
+    Every error is one line on stderr, never a traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -65,12 +126,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     import peewee
 
     from .errors import PeestoreError
+    prefix = "peestore %s: error: " % args.command
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("peestore: interrupted", file=sys.stderr)
         return 1
     except (PeestoreError, peewee.PeeweeException, OSError, ValueError) as exc:
-        print("peestore %s: error: %s" % (args.command, str(exc).splitlines()[0] if str(exc)
-                                           else type(exc).__name__), file=sys.stderr)
+        print(prefix + _first_line(exc), file=sys.stderr)
+        return 1
+    except Exception as exc:  # anything else is peestore's bug: still one line
+        print(prefix + "unexpected %s: %s (this is a bug in peestore; please report it "
+              "with the command you ran)" % (type(exc).__name__, _first_line(exc)),
+              file=sys.stderr)
         return 1

@@ -60,9 +60,13 @@ def test_backup_and_restore(url, db_path, tmp_path, capsys):
     assert "nothing changed" in capsys.readouterr().out
     assert _count(db_path, "cli_valve") == 0
     assert main(["restore", "--db", url, str(out), "--no-integrity-check"]) == 0
-    assert "restored" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "restored" in said
     assert _count(db_path, "cli_valve") == 2
-    assert (tmp_path / "test.db.pre-restore").exists()
+    # The message names the real file the previous database was kept as.
+    kept = tmp_path / "test.db.pre-restore"
+    assert said.strip().endswith("kept as %s" % kept)
+    assert kept.exists()
 
 
 def test_restore_rejects_a_bad_file_with_one_line(url, tmp_path, capsys):
@@ -135,13 +139,19 @@ def test_audit_table_and_filters(url, capsys):
     assert main(["audit", "--db", url, "--component", "valves", "--actor", "bob",
                  "--limit", "1", "--json"]) == 0
     assert [e["operation"] for e in json.loads(capsys.readouterr().out)] == ["update"]
-    assert main(["audit", "--db", url, "--limit", "0"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["audit", "--db", url, "--limit", "0"])
+    assert info.value.code == 2
 
 
 def test_audit_on_a_database_without_audit_log(tmp_path, capsys):
     """A database peestore never opened is a one-line error, not a traceback."""
-    assert main(["audit", "--db", f"sqlite:///{tmp_path / 'other.db'}"]) == 1
-    assert capsys.readouterr().err.startswith("peestore audit: error:")
+    other = tmp_path / "other.db"
+    sqlite3.connect(str(other)).close()
+    assert main(["audit", "--db", f"sqlite:///{other}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("peestore audit: error: cannot read the audit log") \
+        and err.count("\n") == 1
 
 
 def test_progress_only_on_a_terminal(url, tmp_path, monkeypatch, capsys):

@@ -7,7 +7,7 @@ import sys
 
 import peewee
 
-from ..cli import arg, command
+from ..cli import MAX_INT64, arg, command, int_range
 from ..errors import PeestoreError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -42,16 +42,14 @@ def _table(entries: List[Dict[str, Any]]) -> str:
 @arg("--component", metavar="C", help="only this component (model)")
 @arg("--record-id", metavar="N", help="only this record (its primary key)")
 @arg("--actor", metavar="A", help="only entries by this actor")
-@arg("--limit", type=int, default=100, metavar="N", help="at most N entries (default 100)")
+@arg("--limit", type=int_range(1, MAX_INT64), default=100, metavar="N",
+     help="at most N entries (default 100)")
 @arg("--json", action="store_true", help="print a JSON array with before and after")
 def run(args: argparse.Namespace) -> int:
-    import peestore
     from ..audit import AuditLog
+    from .data import _connect
 
-    if args.limit < 1:
-        print("peestore audit: error: --limit must be at least 1", file=sys.stderr)
-        return 2
-    db = peestore.connect(args.db, create_tables=False)
+    db = _connect(args)
     query = AuditLog.select().order_by(AuditLog.timestamp.desc(), AuditLog.id.desc())
     if args.component:
         query = query.where(AuditLog.component == args.component)
