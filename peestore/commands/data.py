@@ -36,9 +36,31 @@ class _Progress:
 
 
 def _connect(args: argparse.Namespace) -> peewee.Database:
+    """The database of ``--db``, which must exist; every data command opens it here.
+
+    A SQLite file that is not there is refused (naming it) rather than created
+    empty, so a mistyped ``--db`` cannot export, restore or prune an empty
+    database and report success.  An output folder (``OUT``, ``-o``) that does
+    not exist is refused too, by its name, before anything is written.
+    """
     import peestore
 
-    return peestore.connect(args.db, create_tables=False)
+    db = peestore.connect(args.db, create_tables=False)  # opens no connection yet
+    if isinstance(db, peewee.SqliteDatabase):
+        path = str(db.database or "")
+        if path and path != ":memory:" and not path.startswith("file:") \
+                and not os.path.isfile(path):
+            source = "from --db" if args.db else (
+                "from $PEESTORE_DATABASE_URL" if os.environ.get("PEESTORE_DATABASE_URL")
+                else "the default")
+            raise PeestoreError(f"no database at {os.path.abspath(path)} ({source}); "
+                                f"name an existing one with --db URL")
+    out = getattr(args, "out", None) or getattr(args, "output", None)
+    if out:
+        folder = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(folder):
+            raise PeestoreError(f"no folder {folder} to write {out} into; create it first")
+    return db
 
 
 def _database_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
@@ -80,12 +102,13 @@ def run_backup(args: argparse.Namespace) -> int:
 def run_restore(args: argparse.Namespace) -> int:
     from ..restore import restore
 
-    _connect(args)
+    db = _connect(args)
     result = restore(args.src, integrity_check=not args.no_integrity_check,
                      dry_run=args.dry_run)
     if result["restored"]:
+        kept = os.path.abspath(str(db.database)) + ".pre-restore"
         print(f"restored {args.src} ({result['bytes']} bytes); the previous database is "
-              f"kept as <database>.pre-restore")
+              f"kept as {kept}")
     else:
         print(f"dry run: {args.src} is a valid backup ({result['bytes']} bytes); "
               f"nothing changed")
