@@ -127,8 +127,12 @@ def seed() -> None:
     OperatorLog.create(machine=press, operator="demo", message="machine commissioned")
 
 
-def make_app(database_url: Optional[str] = "sqlite:///peestore-demo.db") -> bottle.Bottle:
-    """The demo app on ``database_url``, seeded, with an index at ``/``."""
+def make_app(database_url: Optional[str] = None) -> bottle.Bottle:
+    """The demo app on ``database_url``, seeded, with an index at ``/``.
+
+    The default database is every peestore tool's: ``$PEESTORE_DATABASE_URL``,
+    else ``sqlite:///peestore.db``.
+    """
     from .actor import actor
 
     app = bottle.Bottle()

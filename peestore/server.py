@@ -68,11 +68,16 @@ def make_server(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: in
 
 def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 4,
           **options: Any) -> None:
-    """Serve ``app`` with waitress until interrupted (Ctrl-C)."""
+    """Serve ``app`` with waitress until interrupted (Ctrl-C).
+
+    Prints one line first: the URL and the database it serves (never a password).
+    """
+    from .banner import start_line
+
     server = make_server(app, host=host, port=port, threads=threads, **options)
-    # As waitress.serve does: make its "Serving on" line (and errors) visible.
+    # As waitress.serve does: make waitress' errors visible.
     logging.basicConfig()
-    server.print_listen("Serving on http://{}:{}")
+    print(start_line(server), flush=True)
     try:
         server.run()
     finally:

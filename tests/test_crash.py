@@ -199,7 +199,7 @@ def check_serves(host, port, expected_count):
 
 def test_sigkill_under_write_load_loses_no_answered_write(tmp_path):
     """Kill -9 mid-load, several rounds: answered writes survive, the file is sound."""
-    path = tmp_path / "peestore-demo.db"
+    path = tmp_path / "peestore.db"  # the demo uses every tool's default database
     rng = random.Random(7)
     proc, host, port = start_demo(tmp_path)
     total_answered = 0

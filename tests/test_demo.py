@@ -1,7 +1,7 @@
 """The demo machine app: its models and hooks over WSGI, and `peestore demo` for real."""
 import json
 import os
-import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +13,8 @@ import webtest
 
 from peestore.db import get_database
 from peestore.demo import Machine, OperatorLog, Recipe, make_app
+
+from . import processes
 
 W = {"X-User": "op"}
 
@@ -71,37 +73,67 @@ def test_recipe_soft_delete_and_history(demo):
     assert OperatorLog._meta.audited is False and Machine._meta.audited is True
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _start_demo(cwd, *args):
+    """``python -m peestore demo --port 0 ARGS`` in ``cwd``: (process, first line, base URL)."""
+    return processes.start(["-m", "peestore", "demo", "--port", "0"] + list(args), cwd)
+
+
+def _get_json(url):
+    deadline = time.time() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as res:
+                return json.loads(res.read())
+        except (urllib.error.URLError, OSError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def test_peestore_demo_command(tmp_path):
-    """`peestore demo --port N` serves the demo from ./peestore-demo.db and prints its URL."""
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
-    proc = subprocess.Popen([sys.executable, "-m", "peestore", "demo", "--port", str(port)],
-                            cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
-    url = "http://127.0.0.1:%d/" % port
+    """`peestore demo --db URL` serves the demo there; its first line names URL and database."""
+    mine = tmp_path / "mine.db"
+    proc, first, url = _start_demo(tmp_path, "--db", "sqlite:///%s" % mine)
     try:
-        deadline = time.time() + 20
-        body = None
-        while time.time() < deadline and body is None:
-            if proc.poll() is not None:
-                raise AssertionError(proc.communicate()[1])
-            try:
-                with urllib.request.urlopen(url + "machines/", timeout=2) as res:
-                    body = json.loads(res.read())
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
+        body = _get_json(url + "machines/")
         assert body and body[0]["name"] == "press-1"
     finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=10)
-    assert url in out
-    assert (tmp_path / "peestore-demo.db").exists()
+        processes.stop(proc)
+    assert first.startswith("peestore demo: serving on %s" % url)
+    assert "(database sqlite:///%s)" % mine in first
+    assert mine.exists() and not (tmp_path / "peestore.db").exists()
+
+
+def test_backup_next_to_the_running_demo(tmp_path):
+    """The demo and the tools share the default database: `peestore backup` just works."""
+    proc, first, url = _start_demo(tmp_path)
+    try:
+        assert "(database sqlite:///%s)" % (tmp_path / "peestore.db") in first
+        assert _get_json(url + "machines/")[0]["name"] == "press-1"
+        done = subprocess.run([sys.executable, "-m", "peestore", "backup", "out.sqlite"],
+                              cwd=str(tmp_path), env=processes.environment(),
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        processes.stop(proc)
+    assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(str(tmp_path / "out.sqlite"))
+    try:
+        assert conn.execute("SELECT name FROM machine").fetchall() == [("press-1",)]
+    finally:
+        conn.close()
+
+
+def test_make_app_uses_the_default_database(tmp_path, monkeypatch):
+    """make_app() without a URL opens $PEESTORE_DATABASE_URL, else ./peestore.db."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PEESTORE_DATABASE_URL", raising=False)
+    make_app()
+    assert get_database().database == "peestore.db"
+    get_database().close()
+    monkeypatch.setenv("PEESTORE_DATABASE_URL", "sqlite:///%s" % (tmp_path / "env.db"))
+    make_app()
+    assert get_database().database == str(tmp_path / "env.db")
+    get_database().close()
 
 
 def test_example_machine_app(tmp_path):

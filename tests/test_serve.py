@@ -3,6 +3,7 @@ import http.client
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ import peestore
 from peestore.commands.serve import load_app
 from peestore.server import background
 
+from . import processes
 from .rest_models import REST_MODELS, Part
 
 TIMEOUT = 10
@@ -177,7 +179,10 @@ def test_peestore_serve_function(tmp_path):
         assert _wait_up(url + "/db/health", proc) == 200
         assert call(url + "/note/", "POST", {"text": "hi"})[0] == 201
     finally:
-        _stop(proc)
+        out, _ = _stop(proc)
+    # One line first: where it serves and which database, so the app does not look hung.
+    assert out.splitlines()[0] == ("peestore: serving on %s/ (database sqlite:///%s); "
+                                   "Ctrl-C stops" % (url, tmp_path / "s.db"))
 
 
 def test_peestore_serve_command_with_a_module_of_models(tmp_path):
@@ -204,7 +209,104 @@ def test_peestore_serve_command_with_a_module_of_models(tmp_path):
         assert call(url + "/shelves/", "POST", {"label": "top"})[0] == 201
     finally:
         out, _ = _stop(proc)
-    assert "http://127.0.0.1:%d/" % port in out
+    assert out.splitlines()[0] == ("peestore: serving on http://127.0.0.1:%d/ (database "
+                                   "sqlite:///%s); Ctrl-C stops" % (port, tmp_path / "shop.db"))
+
+
+MACHINE_MODULE = """
+import peestore
+from peewee import CharField
+
+class Press(peestore.BaseAuditedModel):
+    label = CharField()
+
+    class Meta:
+        component = "presses"
+
+peestore.connect("sqlite:///machine.db", models=[Press])
+"""
+
+
+def test_peestore_serve_keeps_the_modules_own_database(tmp_path):
+    """`peestore serve module` without --db serves the database the module connected,
+    names it on its first line, and makes no peestore.db."""
+    (tmp_path / "pressmodels.py").write_text(MACHINE_MODULE)
+    proc, first, url = processes.start(["-m", "peestore", "serve", "pressmodels", "--port", "0",
+                                        "--threads", "2"], tmp_path)
+    try:
+        assert call(url + "presses/", "POST", {"label": "p1"})[0] == 201
+    finally:
+        processes.stop(proc)
+    assert first.strip() == ("peestore: serving on %s (database sqlite:///%s); Ctrl-C stops"
+                             % (url, tmp_path / "machine.db"))
+    assert not (tmp_path / "peestore.db").exists()
+    conn = sqlite3.connect(str(tmp_path / "machine.db"))
+    try:
+        assert conn.execute("SELECT label FROM press").fetchall() == [("p1",)]
+    finally:
+        conn.close()
+
+
+def test_load_app_database_choice(tmp_path, monkeypatch):
+    """--db wins; else the module's own database; else the default ($PEESTORE_DATABASE_URL)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("PEESTORE_DATABASE_URL", raising=False)
+    (tmp_path / "ownmodels.py").write_text(MACHINE_MODULE)
+    (tmp_path / "plainmodels.py").write_text(MACHINE_MODULE.replace(
+        'peestore.connect("sqlite:///machine.db", models=[Press])', "").replace(
+        "Press", "Plain").replace("presses", "plains"))
+    try:
+        peestore.database.initialize(None)
+        load_app("ownmodels")
+        assert peestore.database.obj.database == "machine.db"
+        load_app("ownmodels", "sqlite:///%s" % (tmp_path / "given.db"))
+        assert peestore.database.obj.database == str(tmp_path / "given.db")
+        peestore.database.obj.close()
+        peestore.database.initialize(None)
+        monkeypatch.setenv("PEESTORE_DATABASE_URL", "sqlite:///%s" % (tmp_path / "env.db"))
+        load_app("plainmodels")
+        assert peestore.database.obj.database == str(tmp_path / "env.db")
+    finally:
+        for name in ("ownmodels", "plainmodels"):
+            sys.modules.pop(name, None)
+        if peestore.database.obj is not None:
+            peestore.database.obj.close()
+
+
+def test_start_line_never_shows_a_password():
+    """The start line names a server database by scheme, user, host, port and name only."""
+    import peewee
+
+    from peestore.banner import database_label
+
+    pg = peewee.PostgresqlDatabase("plant", user="op", password="s3cret", host="db.local",
+                                   port=5433)
+    assert database_label(pg) == "postgresql://op@db.local:5433/plant"
+    my = peewee.MySQLDatabase("plant", user="root", passwd="s3cret", host="10.0.0.2")
+    assert database_label(my) == "mysql://root@10.0.0.2/plant"
+    assert database_label(peewee.SqliteDatabase(":memory:")) == "sqlite:///:memory:"
+
+
+def test_serve_command_errors_are_one_line(tmp_path):
+    """A module that fails at import, or a port in use: one line on stderr, exit 1."""
+    (tmp_path / "brokenapp.py").write_text("raise RuntimeError('boom\\nmore')\n")
+    done = subprocess.run([sys.executable, "-m", "peestore", "serve", "brokenapp:app",
+                           "--port", "0"], cwd=str(tmp_path), env=processes.environment(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "peestore serve: error: importing brokenapp failed: RuntimeError: boom"]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        (tmp_path / "fine.py").write_text(MACHINE_MODULE)
+        done = subprocess.run([sys.executable, "-m", "peestore", "serve", "fine", "--port",
+                               str(busy.getsockname()[1])], cwd=str(tmp_path),
+                              env=processes.environment(), capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1 and "peestore serve: error:" in done.stderr
 
 
 def test_load_app_bottle_and_errors(tmp_path, monkeypatch):

@@ -1,29 +1,37 @@
 """``peestore demo``: the built-in demo machine app."""
+from __future__ import annotations
+
 import argparse
-import os
 
-from ..cli import arg, command
+from ..cli import PORT, THREADS, arg, command
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import List
 
 
-@command("demo", "serve the built-in demo machine app on SQLite in this folder")
-@arg("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000)")
-@arg("--threads", type=int, default=4, help="worker threads (default 4)")
+def _hints(url: str) -> List[str]:
+    """What to try once the demo runs, one line each, after the start line."""
+    return ["  try: curl %smachines/   or open %sopenapi.json" % (url, url)]
+
+
+@command("demo", "serve the built-in demo machine app (on the same database as the other "
+                 "commands)")
+@arg("--port", type=PORT, default=8000,
+     help="TCP port on 127.0.0.1, 0-65535 (0: any free port; default 8000)")
+@arg("--threads", type=THREADS, default=4, help="worker threads, 1-1000 (default 4)")
 def run(args: argparse.Namespace) -> int:
+    from ..banner import server_urls, start_line
     from ..demo import make_app
     from ..server import make_server
 
-    path = os.path.abspath("peestore-demo.db")
-    app = make_app("sqlite:///%s" % path)
+    app = make_app(args.db)
     server = make_server(app, host="127.0.0.1", port=args.port, threads=args.threads)
-    url = "http://127.0.0.1:%s/" % server.effective_port
-    print("peestore demo: serving %s on %s" % (path, url), flush=True)
-    print("  try: curl %smachines/   or open %sopenapi.json   (Ctrl-C stops)" % (url, url),
-          flush=True)
+    # The URL is on the first line; more lines may follow it.
+    lines = [start_line(server, "peestore demo")] + _hints(server_urls(server)[0])
+    print("\n".join(lines), flush=True)
     try:
         server.run()
     finally:
         server.close()
     return 0
-
-
-run.needs_db = False

@@ -7,7 +7,7 @@ import os
 import sys
 import types
 
-from ..cli import arg, command
+from ..cli import PORT, THREADS, arg, command
 from ..errors import ConfigurationError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -33,8 +33,11 @@ def _models_in(value: Any) -> List[type]:
 def load_app(spec: str, db_url: Any = None) -> Any:
     """The app named by ``module:attr`` (or ``module``), ready to serve.
 
-    A Bottle app is served as it is (``db_url`` connects it, with the models
-    of its RestPlugin); a module or a list of models gets ``bootstrap``.
+    A Bottle app is served as it is; a module or a list of models gets
+    ``bootstrap``.  The database: ``db_url`` when given; else the one the app
+    connected itself when imported (``peestore.connect`` or ``bootstrap`` at
+    import); else the default (``$PEESTORE_DATABASE_URL``, else
+    ``sqlite:///peestore.db``).
     """
     import bottle
 
@@ -50,6 +53,9 @@ def load_app(spec: str, db_url: Any = None) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError("cannot import %s: %s" % (module_name, exc)) from exc
+    except Exception as exc:  # the app's own code failed: say where, in one line
+        raise ConfigurationError("importing %s failed: %s: %s" % (
+            module_name, type(exc).__name__, str(exc).strip().split("\n")[0])) from exc
     value: Any = module
     for part in filter(None, attr.split(".")):
         try:
@@ -66,21 +72,24 @@ def load_app(spec: str, db_url: Any = None) -> Any:
     if not models:
         raise ConfigurationError("%s is neither a Bottle app nor a module or list of "
                                  "peestore models" % spec)
-    return bootstrap(models=models, database_url=db_url)
+    # A module that connected at import keeps its database (and its pragmas).
+    return bootstrap(models=models, database_url=db_url if db_url is not None
+                     else database.obj)
 
 
 @command("serve", "serve APP (module:attr: a Bottle app or a module of models) with waitress")
 @arg("app", metavar="APP", help="module:attr of a Bottle app, or a module of models")
 @arg("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-@arg("--port", type=int, default=8000, help="TCP port (default 8000)")
-@arg("--threads", type=int, default=4, help="worker threads (default 4)")
+@arg("--port", type=PORT, default=8000,
+     help="TCP port, 0-65535 (0: any free port; default 8000)")
+@arg("--threads", type=THREADS, default=4, help="worker threads, 1-1000 (default 4)")
 def run(args: argparse.Namespace) -> int:
+    from ..banner import start_line
     from ..server import make_server
 
     app = load_app(args.app, args.db)
     server = make_server(app, host=args.host, port=args.port, threads=args.threads)
-    print("peestore serve: %s on http://%s:%s/ (Ctrl-C stops)"
-          % (args.app, server.effective_host, server.effective_port), flush=True)
+    print(start_line(server), flush=True)
     try:
         server.run()
     finally:
