@@ -132,6 +132,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("peestore: interrupted", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (``peestore audit | head``): nothing to report, and
+        # stdout must not be flushed again into the closed pipe at exit.
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file (tests capture it)
+            pass
+        return 1
     except (PeestoreError, peewee.PeeweeException, OSError, ValueError) as exc:
         print(prefix + _first_line(exc), file=sys.stderr)
         return 1

@@ -1,6 +1,8 @@
 """The command line's limits: out-of-range arguments, missing databases and folders, bugs."""
 import datetime
 import sqlite3
+import subprocess
+import sys
 
 import peewee
 import pytest
@@ -9,6 +11,7 @@ import peestore
 from peestore import AuditLog
 from peestore.cli import COMMANDS, main
 
+from . import processes
 from .models import ALL, Product
 
 
@@ -188,3 +191,27 @@ def test_missing_output_folder_is_named(url, tmp_path, argv, capsys):
     assert line.startswith("peestore %s: error: no folder %s " % (argv[0], folder)), line
     assert ".tmp" not in line
     assert _created(tmp_path, before) == []
+
+
+def test_a_reader_that_leaves_early_gets_no_error(db_path, tmp_path):
+    """`peestore audit | head -1`: the closed pipe is not reported, and there is no traceback."""
+    url = "sqlite:///%s" % db_path
+    db = peestore.connect(url, models=[Gauge])
+    with peestore.actor("alice"):
+        Gauge.insert_many([{"name": "g%d" % i} for i in range(3000)]).execute()
+        for gauge in Gauge.select():
+            gauge.name += "!"
+            gauge.save()
+    db.close()
+    proc = subprocess.Popen([sys.executable, "-m", "peestore", "audit", "--db", url,
+                             "--limit", "5000", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=processes.environment())
+    assert proc.stdout.read(10).startswith(b"[")
+    proc.stdout.close()
+    try:
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert err == b""
