@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import threading
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Iterator
+    from typing import Any, Iterator, Optional, Tuple
 
-__all__ = ["serve", "make_server", "background"]
+__all__ = ["serve", "make_server", "background", "request_body_limit"]
 
 # Unsent bytes of a running task's answer at which the main loop helps send.
 _HELP_AT = 256 * 1024
@@ -34,6 +35,8 @@ def _quiet_channel() -> type:
     from waitress.channel import HTTPChannel
 
     class QuietChannel(HTTPChannel):
+        error_task_class = _json_error_task()  # private: HTTPChannel.error_task_class
+
         def writable(self) -> bool:
             if self.will_close or self.close_when_flushed:
                 return True
@@ -45,16 +48,89 @@ def _quiet_channel() -> type:
     return QuietChannel
 
 
+class _JsonError:
+    """One of waitress' own error answers (an ``Error`` of ``waitress.utilities``),
+    given as JSON ``{"detail": ...}`` like every other answer of the API."""
+
+    def __init__(self, error: Any, body_limit: int) -> None:
+        self.error = error
+        self.body_limit = body_limit
+
+    def to_response(self, ident: Optional[str] = None) -> Tuple[str, list, bytes]:
+        code, reason = self.error.code, self.error.reason  # private: waitress Error
+        if code == 413:
+            detail = ("request body over the server's limit of %d bytes "
+                      "(max_request_body_size)" % (self.body_limit - 1))
+        elif code >= 500:
+            # The body may hold a traceback (waitress' expose_tracebacks).
+            detail = "internal server error" if code == 500 else reason
+        else:
+            detail = "%s: %s" % (reason, self.error.body)  # private: waitress Error.body
+        body = json.dumps({"detail": detail}).encode("utf-8")
+        return "%d %s" % (code, reason), [("Content-Type", "application/json")], body
+
+
+@functools.cache
+def _json_error_task() -> type:
+    """waitress' ``ErrorTask``, answering JSON: its 4xx for a request it refuses
+    before the app sees it (a body over ``max_request_body_size``, a malformed
+    request), and its 500 when the app itself fails."""
+    from waitress.task import ErrorTask  # private: waitress.task.ErrorTask
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self) -> None:
+            limit = self.channel.adj.max_request_body_size  # private: Task.channel
+            self.request.error = _JsonError(self.request.error, limit)  # private: Parser.error
+            super().execute()
+
+    return JsonErrorTask
+
+
+def request_body_limit(app: Any) -> Optional[int]:
+    """The ``max_request_body_size`` that ``app``'s plugins ask for, or None.
+
+    Looks at the plugins of ``app`` and of the Bottle apps mounted into it
+    (their routes keep their ``app``) for a ``max_request_body_size``
+    attribute (``RestPlugin`` has one); the largest wins.  An app wrapped in
+    WSGI middleware is not looked into.
+    """
+    limits = []
+    seen = set()
+    todo = [app]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for plugin in getattr(current, "plugins", None) or ():
+            limit = getattr(plugin, "max_request_body_size", None)
+            if isinstance(limit, int) and not isinstance(limit, bool):
+                limits.append(limit)
+        for route in getattr(current, "routes", None) or ():
+            owner = getattr(route, "app", None)
+            if owner is not None:
+                todo.append(owner)
+    return max(limits) if limits else None
+
+
 def make_server(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 4,
                 **options: Any) -> Any:
     """A waitress server for ``app``, bound but not yet running (``port=0``: any free port).
 
     ``options`` go to waitress (e.g. ``channel_timeout``, ``url_scheme``).
+    Unless ``max_request_body_size`` is among them, it is set from the app's
+    ``RestPlugin`` limits (``request_body_limit``), so waitress refuses a body
+    larger than any the plugin takes before it reads (and buffers) it.
+    waitress' own error answers are JSON ``{"detail": ...}``.
     """
     import waitress.server
 
     if not isinstance(threads, int) or threads < 1:
         raise ValueError("threads must be a whole number >= 1, got %r" % (threads,))
+    if "max_request_body_size" not in options:
+        limit = request_body_limit(app)
+        if limit is not None:
+            options["max_request_body_size"] = limit
     server = waitress.server.create_server(app, host=host, port=port, threads=threads,
                                            **options)
     channel = _quiet_channel()
