@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import threading
+import time
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
@@ -31,6 +32,13 @@ def _quiet_channel() -> type:
     worker keeps trying to send, and waits only at waitress' far higher
     ``outbuf_high_watermark``).  When the task ends, the worker wakes the
     loop (``service`` pulls the trigger), which sends whatever is left.
+
+    Its errors are JSON (``_json_error_task``), and a connection that waitress'
+    ``channel_timeout`` ends is closed even when its client has stopped
+    reading: waitress marks an idle channel ``will_close`` and closes it when
+    the socket turns writable, which it never does while the client's
+    receive window stays full, so the connection and the answer it holds
+    (a backup download's file and slot) would stay until the client left.
     """
     from waitress.channel import HTTPChannel
 
@@ -39,6 +47,10 @@ def _quiet_channel() -> type:
 
         def writable(self) -> bool:
             if self.will_close or self.close_when_flushed:
+                if self.will_close and not self.requests and self.total_outbufs_len \
+                        and self.last_activity < time.time() - self.adj.channel_timeout:
+                    self.handle_close()  # timed out with unsent bytes: see above
+                    return False
                 return True
             pending = self.total_outbufs_len
             if not pending:
@@ -61,9 +73,9 @@ class _JsonError:
         if code == 413:
             detail = ("request body over the server's limit of %d bytes "
                       "(max_request_body_size)" % (self.body_limit - 1))
-        elif code >= 500:
-            # The body may hold a traceback (waitress' expose_tracebacks).
-            detail = "internal server error" if code == 500 else reason
+        elif code == 500:
+            # The app failed; the body may hold a traceback (expose_tracebacks).
+            detail = "internal server error"
         else:
             detail = "%s: %s" % (reason, self.error.body)  # private: waitress Error.body
         body = json.dumps({"detail": detail}).encode("utf-8")
