@@ -73,8 +73,9 @@ def _receive(plugin: Any, directory: str, suffix: str,
     if length is not None and length < 0:
         length = None
     if length is not None and length > body_limit(limit):
-        raise bottle.HTTPError(413, f"upload of {length} bytes is over the limit of "
-                                    f"{limit} bytes (max_upload_bytes) and its form")
+        raise bottle.HTTPError(413, f"upload of {length} bytes is over the limit: a file of "
+                                    f"at most {limit} bytes (max_upload_bytes) in a form of "
+                                    f"at most {body_limit(limit)} bytes")
     fd, path = tempfile.mkstemp(prefix=".upload.", suffix=suffix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:

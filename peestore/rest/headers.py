@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 __all__ = ["text_header", "challenge"]
 
+_KEYS: dict = {}  # header name -> its WSGI environ key
+
 
 def text_header(environ: Mapping[str, Any], name: str) -> Optional[str]:
     """The header ``name`` (e.g. ``"X-User"``) as UTF-8 text, stripped; None when it
@@ -22,7 +24,10 @@ def text_header(environ: Mapping[str, Any], name: str) -> Optional[str]:
 
     Raises a 400 response (``error``) when its bytes are not UTF-8.
     """
-    raw = environ.get("HTTP_" + name.upper().replace("-", "_"))
+    key = _KEYS.get(name)
+    if key is None:
+        key = _KEYS[name] = "HTTP_" + name.upper().replace("-", "_")
+    raw = environ.get(key)
     if raw is None:
         return None
     if not raw.isascii():
