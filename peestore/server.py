@@ -47,9 +47,11 @@ def _quiet_channel() -> type:
 
         def writable(self) -> bool:
             if self.will_close or self.close_when_flushed:
+                idle_since = self.last_activity  # private: HTTPChannel.last_activity
                 if self.will_close and not self.requests and self.total_outbufs_len \
-                        and self.last_activity < time.time() - self.adj.channel_timeout:
-                    self.handle_close()  # timed out with unsent bytes: see above
+                        and idle_since < time.time() - self.adj.channel_timeout:
+                    # Timed out with unsent bytes: see above.
+                    self.handle_close()  # private: HTTPChannel.handle_close
                     return False
                 return True
             pending = self.total_outbufs_len
