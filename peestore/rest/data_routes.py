@@ -2,9 +2,9 @@
 
 Uploads (``/db/import``, ``/db/restore``) are streamed to a file beside the
 database, never held in memory; ``/db/export.zip`` is streamed in chunks, and
-``/db/backup.sqlite`` is sent from a copy (at most ``MAX_DOWNLOADS`` at once).  ``/db/import``,
-``/db/restore`` and ``/db/backup.sqlite`` need the ``admin`` role when the
-plugin has an ``authenticate`` function.
+``/db/backup.sqlite`` is sent from a copy (at most ``MAX_DOWNLOADS`` at
+once).  ``/db/import``, ``/db/restore`` and ``/db/backup.sqlite`` need the
+``admin`` role when the plugin has an ``authenticate`` function.
 """
 from __future__ import annotations
 
