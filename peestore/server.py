@@ -70,8 +70,11 @@ class _JsonError:
         self.error = error
         self.body_limit = body_limit
 
-    def to_response(self, ident: Optional[str] = None) -> Tuple[str, list, bytes]:
-        code, reason = self.error.code, self.error.reason  # private: waitress Error
+    def to_response(self, *args: Any) -> Tuple[str, list, Any]:
+        # waitress' own answer first: its status line, and its body's type
+        # (text before waitress 3, bytes since).
+        status, _, original = self.error.to_response(*args)  # private: waitress Error
+        code = self.error.code
         if code == 413:
             detail = ("request body over the server's limit of %d bytes "
                       "(max_request_body_size)" % (self.body_limit - 1))
@@ -79,9 +82,11 @@ class _JsonError:
             # The app failed; the body may hold a traceback (expose_tracebacks).
             detail = "internal server error"
         else:
-            detail = "%s: %s" % (reason, self.error.body)  # private: waitress Error.body
-        body = json.dumps({"detail": detail}).encode("utf-8")
-        return "%d %s" % (code, reason), [("Content-Type", "application/json")], body
+            detail = "%s: %s" % (self.error.reason, self.error.body)
+        body = json.dumps({"detail": detail})  # ASCII: any waitress can send it
+        if isinstance(original, bytes):
+            body = body.encode("ascii")
+        return status, [("Content-Type", "application/json")], body
 
 
 @functools.cache
