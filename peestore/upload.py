@@ -12,13 +12,14 @@ import re
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import IO, Dict, Optional
+    from typing import IO, Collection, Dict, List, Optional
 
-__all__ = ["UploadError", "UploadTooLarge", "read_multipart"]
+__all__ = ["UploadError", "UploadTooLarge", "read_multipart", "body_limit"]
 
 _CHUNK = 64 * 1024
 _MAX_HEADER = 16 * 1024   # bytes of headers per part
 _MAX_FIELD = 4 * 1024     # bytes of a text field
+_MIN_ALLOWANCE = 64 * 1024
 
 
 class UploadError(ValueError):
@@ -27,6 +28,17 @@ class UploadError(ValueError):
 
 class UploadTooLarge(UploadError):
     """The body is larger than the limit (a 413)."""
+
+
+def body_limit(file_limit: int) -> int:
+    """The most bytes a multipart body may have that carries a file of ``file_limit`` bytes.
+
+    The allowance covers the boundaries, the part headers and the text fields,
+    and the chunk framing of a chunked body, which a server counts before it
+    takes the framing off: 1/256 of the file limit (chunks of 2 KB or more fit),
+    and at least 64 KiB.
+    """
+    return file_limit + max(_MIN_ALLOWANCE, file_limit // 256)
 
 
 def _boundary(content_type: str) -> bytes:
@@ -70,23 +82,35 @@ class _Reader:
             self.left -= len(data)
         self.total += len(data)
         if self.total > self.limit:
-            raise UploadTooLarge(f"upload larger than {self.limit} bytes")
+            raise UploadTooLarge(f"request body larger than {self.limit} bytes")
         return data
 
 
-def read_multipart(stream: IO[bytes], content_type: str, content_length: Optional[int],
-                   file_field: str, out: IO[bytes], limit: int) -> Dict[str, str]:
-    """Copy the part named ``file_field`` into ``out``; return the other fields as text.
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= 80 else name[:80] + "...")
 
-    Raises ``UploadTooLarge`` past ``limit`` bytes of body and ``UploadError``
-    for a malformed body or a missing file part.
+
+def read_multipart(stream: IO[bytes], content_type: str, content_length: Optional[int],
+                   file_field: str, out: IO[bytes], limit: int,
+                   fields: Collection[str] = ()) -> Dict[str, str]:
+    """Copy the part named ``file_field`` into ``out``; return the text fields named in
+    ``fields``.
+
+    Raises ``UploadTooLarge`` for a file over ``limit`` bytes or a body over
+    ``body_limit(limit)``, and ``UploadError`` for a malformed body, a body
+    without the file part, a field not in ``fields`` or one over 4 KiB.  The
+    whole body is read before a missing file or an unknown field is reported,
+    so the answer names the file whatever else the form holds.
     """
     delimiter = b"\r\n--" + _boundary(content_type)
-    reader = _Reader(stream, content_length, limit)
+    reader = _Reader(stream, content_length, body_limit(limit))
     # A leading CRLF makes the first boundary look like every other one.
     buffer = b"\r\n" + reader.read()
-    fields: Dict[str, str] = {}
-    found_file = False
+    kept_fields: Dict[str, str] = {}
+    file_parts = 0
+    file_bytes = 0
+    unknown: Optional[str] = None  # the first field not in ``fields``
+    too_long: List[str] = []
     eof = False
 
     def fill() -> bool:
@@ -118,9 +142,15 @@ def read_multipart(stream: IO[bytes], content_type: str, content_length: Optiona
             if len(buffer) > _MAX_HEADER or not fill():
                 raise UploadError("malformed multipart part headers")
         head, buffer = buffer.split(b"\r\n\r\n", 1)
-        params = _disposition(head)
-        name = params.get("name")
-        is_file = name == file_field and not found_file
+        name = _disposition(head).get("name")
+        is_file = name == file_field and not file_parts
+        if name == file_field:
+            file_parts += 1
+        # Only the fields the caller takes are kept; the others are read past
+        # (the body limit bounds them) and reported at the end.
+        keep = name is not None and name != file_field and name in fields
+        if unknown is None and name is not None and name != file_field and not keep:
+            unknown = name
         kept = bytearray()
         while True:
             at = buffer.find(delimiter)
@@ -128,23 +158,33 @@ def read_multipart(stream: IO[bytes], content_type: str, content_length: Optiona
                 part, buffer = buffer[:at], buffer[at + len(delimiter):]
             else:
                 # Keep a tail that may be the start of the delimiter.
-                keep = len(delimiter) - 1
-                part, buffer = buffer[:-keep] if len(buffer) > keep else b"", \
-                    buffer[-keep:] if len(buffer) > keep else buffer
+                tail = len(delimiter) - 1
+                part, buffer = buffer[:-tail] if len(buffer) > tail else b"", \
+                    buffer[-tail:] if len(buffer) > tail else buffer
             if is_file:
+                file_bytes += len(part)
+                if file_bytes > limit:
+                    raise UploadTooLarge(f"file larger than {limit} bytes")
                 out.write(part)
-            elif name is not None:
+            elif keep and name not in too_long:
                 kept += part
                 if len(kept) > _MAX_FIELD:
-                    raise UploadError(f"form field {name!r} is too long")
+                    too_long.append(name)
             if at >= 0:
                 break
             if not fill():
                 raise UploadError("the multipart body ends before its closing boundary")
-        if is_file:
-            found_file = True
-        elif name is not None:
-            fields[name] = kept.decode("utf-8", "replace")
-    if not found_file:
-        raise UploadError(f"no file: send it as the multipart field {file_field!r}")
-    return fields
+        if keep and name not in too_long:
+            kept_fields[name] = kept.decode("utf-8", "replace")
+    if not file_parts:
+        raise UploadError(f"no file: send the file as the multipart field {file_field!r}")
+    if file_parts > 1:
+        raise UploadError(f"send one file in the multipart field {file_field!r}, "
+                          f"not {file_parts}")
+    if unknown is not None:
+        takes = ", ".join([file_field] + [f for f in fields if f != file_field])
+        raise UploadError(f"form field {_shown(unknown)} is not one this route takes "
+                          f"({takes})")
+    if too_long:
+        raise UploadError(f"form field {_shown(too_long[0])} is over {_MAX_FIELD} bytes")
+    return kept_fields

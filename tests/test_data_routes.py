@@ -303,3 +303,28 @@ def test_export_and_import_on_every_backend(connect_db):
                       headers=USER)
     assert res.json == {"imported": {"dr_tool": 1}}
     assert AuditLog.select().where(AuditLog.operation == "import").count() == 1
+
+
+def test_upload_without_the_file_field_asks_for_it(client):
+    """No `file` part: the 400 says how to send the file, whatever other fields come."""
+    for route, fields in (("/db/restore", {"other": "x" * 10000}),
+                          ("/db/restore", {"dry_run": "true"}),
+                          ("/db/import", {"mode": "append", "x": "1"})):
+        res = client.post(route, fields, headers=USER, content_type="multipart/form-data",
+                          status=400)
+        assert res.json == {"detail": "no file: send the file as the multipart field 'file'"}
+
+
+def test_upload_field_the_route_does_not_take_is_named(client, db_path):
+    """An unknown form field is a 400 naming it and the fields the route takes."""
+    data = _backup_bytes(client)
+    res = client.post("/db/restore", {"mode": "replace"},
+                      upload_files=[("file", "b.sqlite", data)], headers=USER, status=400)
+    assert res.json["detail"] == ("form field 'mode' is not one this route takes "
+                                  "(file, integrity_check, dry_run)")
+    good = _zip({"dr_tool.csv": [["id", "name", "wear"], ["3", "x", "0"]]})
+    res = client.post("/db/import", {"dry_run": "true"},
+                      upload_files=[("file", "x.zip", good)], headers=USER, status=400)
+    assert res.json["detail"] == "form field 'dry_run' is not one this route takes (file, mode)"
+    assert len(client.get("/tools/").json) == 2
+    assert [p.name for p in db_path.parent.iterdir() if p.name.startswith(".upload")] == []

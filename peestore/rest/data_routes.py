@@ -1,16 +1,18 @@
 """The ``/db`` data routes: diagram, CSV export/import, backup and restore.
 
 Uploads (``/db/import``, ``/db/restore``) are streamed to a file beside the
-database, never held in memory; downloads (``/db/export.zip``,
-``/db/backup.sqlite``) are streamed in chunks.  ``/db/import``,
-``/db/restore`` and ``/db/backup.sqlite`` need the ``admin`` role when the
-plugin has an ``authenticate`` function.
+database, never held in memory; ``/db/export.zip`` is streamed in chunks, and
+``/db/backup.sqlite`` is sent from a copy (at most ``MAX_DOWNLOADS`` at
+once).  ``/db/import``, ``/db/restore`` and ``/db/backup.sqlite`` need the
+``admin`` role when the plugin has an ``authenticate`` function.
 """
 from __future__ import annotations
 
 import datetime
+import io
 import os
 import tempfile
+import threading
 
 import bottle
 import peewee
@@ -20,11 +22,12 @@ from .responses import error, json_response
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import IO, Any, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, Optional, Tuple
 
-__all__ = ["add_data_routes"]
+__all__ = ["add_data_routes", "MAX_DOWNLOADS"]
 
-_CHUNK = 64 * 1024
+MAX_DOWNLOADS = 2    # backup downloads at once, per plugin (each holds a copy on disk)
+_DOWNLOAD_RETRY = 10  # seconds, the Retry-After of a refused download
 _NOT_SQLITE = ("{what} works on SQLite databases only; back up PostgreSQL with pg_dump "
                "and MariaDB/MySQL with mariadb-dump (or mysqldump)")
 
@@ -58,24 +61,27 @@ def _sqlite_file(what: str) -> str:
     return sqlite_path(db, what)
 
 
-def _receive(plugin: Any, directory: str, suffix: str) -> Tuple[str, Dict[str, str]]:
-    """Stream the multipart field ``file`` into a new file in ``directory``."""
-    from ..upload import UploadError, UploadTooLarge, read_multipart
+def _receive(plugin: Any, directory: str, suffix: str,
+             fields: Tuple[str, ...]) -> Tuple[str, Dict[str, str]]:
+    """Stream the multipart field ``file`` into a new file in ``directory``; the route
+    takes the text ``fields`` besides it."""
+    from ..upload import UploadError, UploadTooLarge, body_limit, read_multipart
 
     request = bottle.request
     limit = plugin.max_upload_bytes
     length: Optional[int] = request.content_length
     if length is not None and length < 0:
         length = None
-    if length is not None and length > limit:
-        raise bottle.HTTPError(413, f"upload of {length} bytes is over the limit of "
-                                    f"{limit} bytes (max_upload_bytes)")
+    if length is not None and length > body_limit(limit):
+        raise bottle.HTTPError(413, f"upload of {length} bytes is over the limit: a file of "
+                                    f"at most {limit} bytes (max_upload_bytes) in a form of "
+                                    f"at most {body_limit(limit)} bytes")
     fd, path = tempfile.mkstemp(prefix=".upload.", suffix=suffix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
-            fields = read_multipart(request.environ["wsgi.input"],
+            values = read_multipart(request.environ["wsgi.input"],
                                     request.environ.get("CONTENT_TYPE", ""), length,
-                                    "file", out, limit)
+                                    "file", out, limit, fields)
             out.flush()
             os.fsync(out.fileno())
     except UploadTooLarge as exc:
@@ -87,7 +93,7 @@ def _receive(plugin: Any, directory: str, suffix: str) -> Tuple[str, Dict[str, s
     except BaseException:
         _unlink(path)
         raise
-    return path, fields
+    return path, values
 
 
 def _unlink(path: str) -> None:
@@ -97,24 +103,32 @@ def _unlink(path: str) -> None:
         pass
 
 
-class _FileChunks:
-    """An open file's bytes in chunks, for a streamed response; closes the file at the end."""
+class _Download(io.FileIO):
+    """A backup copy being sent, unlinked as soon as it is open; closing it (the
+    download ended, the client left, the server timed the connection out) gives
+    back the download's slot."""
 
-    def __init__(self, f: IO[bytes]) -> None:
-        self.f = f
+    _path: Optional[str] = None
+    _release: Optional[Callable[[], None]] = None
 
-    def __iter__(self) -> _FileChunks:
-        return self
-
-    def __next__(self) -> bytes:
-        chunk = self.f.read(_CHUNK) if not self.f.closed else b""
-        if not chunk:
-            self.close()
-            raise StopIteration
-        return chunk
+    def __init__(self, path: str, release: Callable[[], None]) -> None:
+        super().__init__(path, "rb")
+        self._release = release
+        try:
+            os.unlink(path)
+        except OSError:  # Windows cannot unlink an open file: done on close
+            self._path = path
 
     def close(self) -> None:
-        self.f.close()
+        try:
+            super().close()
+        finally:
+            path, self._path = self._path, None
+            if path is not None:
+                _unlink(path)
+            release, self._release = self._release, None
+            if release is not None:
+                release()
 
 
 def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
@@ -161,7 +175,7 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
             directory = os.path.dirname(os.path.abspath(sqlite_path(db, "import")))
         else:
             directory = tempfile.gettempdir()
-        path, fields = _receive(plugin, directory, ".zip")
+        path, fields = _receive(plugin, directory, ".zip", ("mode",))
         try:
             mode = bottle.request.query.get("mode") or fields.get("mode") or "append"
             if mode not in MODES:
@@ -171,33 +185,40 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
             _unlink(path)
         return json_response({"imported": counts})
 
+    downloads = threading.BoundedSemaphore(MAX_DOWNLOADS)
+
     def backup_sqlite() -> Any:
-        """A consistent online backup, streamed."""
+        """A consistent online backup, sent from a copy by the server's main loop."""
         plugin.require_admin()
         live = _sqlite_file("backup")
+        if not downloads.acquire(blocking=False):
+            raise error(503, f"{MAX_DOWNLOADS} backup downloads are running already; "
+                        "try again when one has ended",
+                        headers={"Retry-After": str(_DOWNLOAD_RETRY)})
         from ..backup import backup
 
+        # A consistent snapshot needs either a copy or a read transaction held
+        # for the whole download, which would stop WAL checkpoints (the -wal
+        # file grows) for as long as a client takes to read: a copy it is.
         fd, path = tempfile.mkstemp(prefix=".backup.", suffix=".sqlite",
                                     dir=os.path.dirname(os.path.abspath(live)))
         os.close(fd)
         try:
             backup(path)
+            download = _Download(path, downloads.release)
         except BaseException:
             _unlink(path)
+            downloads.release()
             raise
         bottle.response.content_type = "application/x-sqlite3"
         bottle.response.set_header(
             "Content-Disposition", f'attachment; filename="backup-{_stamp()}.sqlite"')
-        bottle.response.set_header("Content-Length", str(os.path.getsize(path)))
+        bottle.response.set_header("Content-Length", str(os.fstat(download.fileno()).st_size))
         bottle.response.set_header("Cache-Control", "no-store")
-        f = open(path, "rb")
-        # Unlinked now, the copy stays readable until closed and nothing is left
-        # behind if the client goes away.  (Windows cannot unlink an open file.)
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-        return _FileChunks(f)
+        # A file, not an iterator: Bottle hands it to the server's
+        # wsgi.file_wrapper, and waitress sends it from its main loop, so the
+        # request (its worker thread, its gate and its connection) ends here.
+        return download
 
     def restore_sqlite() -> Any:
         """Replace the database with an uploaded backup (validated first)."""
@@ -205,7 +226,8 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
         live = _sqlite_file("restore")
         from ..restore import restore_staged
 
-        path, fields = _receive(plugin, os.path.dirname(os.path.abspath(live)), ".restore")
+        path, fields = _receive(plugin, os.path.dirname(os.path.abspath(live)), ".restore",
+                                ("integrity_check", "dry_run"))
         try:
             integrity_check = _flag(fields, "integrity_check", True)
             dry_run = _flag(fields, "dry_run", False)

@@ -31,6 +31,7 @@ from ..gate import gate
 from ..parking import park, unpark
 from .db_routes import add_db_routes
 from .fields import ModelInfo
+from .headers import challenge, text_header
 from .responses import error, from_exception, install_error_pages
 from .routes import ModelRoutes
 
@@ -143,6 +144,7 @@ class RestPlugin:
         if authenticate is not None and not callable(authenticate):
             raise ConfigurationError("authenticate must be a function(request) -> identity")
         self.authenticate = authenticate
+        self._challenge = challenge(authenticate)
         for label, value in (("max_body_bytes", max_body_bytes),
                              ("max_upload_bytes", max_upload_bytes)):
             if not isinstance(value, int) or value < 1:
@@ -153,6 +155,28 @@ class RestPlugin:
         self.infos = [ModelInfo(model) for model in self.models]
         self.app: Optional[bottle.Bottle] = None
         self.route_keys: set = set()
+
+    @property
+    def max_request_body_size(self) -> int:
+        """The value for waitress' ``max_request_body_size``: one more than the largest
+        body the plugin takes (waitress refuses a body of that many bytes or more).
+
+        The largest is an upload of ``max_upload_bytes`` with its multipart form
+        (``peestore.upload.body_limit``), or a JSON body of ``max_body_bytes``.
+        ``peestore.server.make_server`` passes it on by itself.
+        """
+        from ..upload import body_limit
+
+        return max(body_limit(self.max_upload_bytes), self.max_body_bytes) + 1
+
+    def _unauthorized(self, response: Optional[bottle.HTTPResponse] = None
+                      ) -> bottle.HTTPResponse:
+        """A 401 (``response``, or a new one) with the challenge ``authenticate`` names."""
+        if response is None:
+            response = error(401, "authentication required")
+        if self._challenge is not None and "WWW-Authenticate" not in response.headers:
+            response.set_header("WWW-Authenticate", self._challenge)
+        return response
 
     # -- the API other route modules use ------------------------------------
 
@@ -177,7 +201,7 @@ class RestPlugin:
             return
         identity = self.identity()
         if identity is None:
-            raise error(401, "authentication required", headers=None)
+            raise self._unauthorized()
         if "admin" not in identity_roles(identity):
             raise error(403, "%s needs the admin role" % bottle.request.path)
 
@@ -248,14 +272,14 @@ class RestPlugin:
                 if authenticate is not None:
                     identity = authenticate(request)
                     if not identity:
-                        return error(401, "authentication required")
+                        return self._unauthorized()
                     environ["peestore.identity"] = identity
                     name = identity_name(identity)
                     if name is None:
                         raise ConfigurationError("authenticate() returned an identity "
                                                  "without a name: %r" % (identity,))
                 else:
-                    name = environ.get("HTTP_X_USER", "").strip() or None
+                    name = text_header(environ, "X-User")
                     if name is None and needs_user:
                         return error(400, "send an X-User header: the name the audit log "
                                      "blames for this change")
@@ -278,7 +302,9 @@ class RestPlugin:
                     result.body = _Streamed(result.body, release)
                 return result
             except bottle.HTTPError as exc:
-                return from_exception(exc)
+                response = from_exception(exc)
+                return self._unauthorized(response) if response.status_code == 401 \
+                    else response
             except bottle.HTTPResponse as response:
                 if _is_stream(response.body):
                     streaming = True
