@@ -118,7 +118,8 @@ class RestPlugin:
     def __init__(self, models: Iterable[type] = (), prefix: str = "",
                  max_records: Optional[int] = None, db_routes: bool = True,
                  authenticate: Optional[Authenticate] = None,
-                 max_body_bytes: int = 1 << 20, max_upload_bytes: int = 256 << 20) -> None:
+                 max_body_bytes: int = 1 << 20, max_upload_bytes: int = 256 << 20,
+                 restore_wait: float = 10) -> None:
         self.models = list(models)
         components: Dict[str, type] = {}
         for model in self.models:
@@ -150,6 +151,12 @@ class RestPlugin:
                                          % (label, value))
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
+        if isinstance(restore_wait, bool) or not isinstance(restore_wait, (int, float)) \
+                or not 0 <= restore_wait < float("inf"):
+            raise ConfigurationError("restore_wait must be a number of seconds >= 0, got %r"
+                                     % (restore_wait,))
+        # Seconds POST /db/restore waits for the requests in flight (503 after).
+        self.restore_wait = float(restore_wait)
         self.infos = [ModelInfo(model) for model in self.models]
         self.app: Optional[bottle.Bottle] = None
         self.route_keys: set = set()
