@@ -251,7 +251,12 @@ class Index:
     def __init__(self, name: str, sql: Optional[str], info: tuple) -> None:
         self.name = name
         self.sql = sql
-        self.statement = _statement_key(tokenize(sql)) if sql else None
+        tokens = tokenize(sql or "")
+        open_at = next((i for i, t in enumerate(tokens) if _is(t, "p", "(")), len(tokens))
+        # What it indexes, and how: not its name, which differs between an index
+        # CREATE TABLE made (after the model class) and one a migration added
+        # (after the table).
+        self.content = (info, _key(tokens[open_at:]))
         self.info = info  # unique, origin, partial, and each column's name/desc/collation/key
 
     def text(self) -> str:
@@ -409,19 +414,44 @@ def _compare_table(ours: Table, theirs: Table, problems: List[str]) -> None:
     if ours.foreign_keys != theirs.foreign_keys and len(problems) == before:
         problems.append("table %s: foreign keys differ: %s vs %s" % (
             name, _fk_text(ours.foreign_keys), _fk_text(theirs.foreign_keys)))
-    for index, mine in ours.indexes.items():
-        other = theirs.indexes.get(index)
-        if other is None:
-            problems.append("index %s on %s is missing" % (mine.name, name))
-        elif mine.statement != other.statement or mine.info != other.info:
-            problems.append("index %s on %s differs: %s vs %s" % (
-                mine.name, name, mine.text(), other.text()))
-    for index, other in theirs.indexes.items():
-        if index not in ours.indexes:
-            problems.append("index %s on %s is not in the live database" % (other.name, name))
+    _compare_indexes(name, ours, theirs, problems)
     if ours.implicit_indexes != theirs.implicit_indexes:
         problems.append("table %s: the indexes of its PRIMARY KEY and UNIQUE constraints "
                         "differ" % name)
+
+
+def _compare_indexes(name: str, ours: Table, theirs: Table, problems: List[str]) -> None:
+    """Indexes match by what they index, whatever their names.
+
+    The file must have each of the live database's indexes, and no index that
+    it lacks; of an index the live database holds twice (``create_tables``
+    after a migration adds its own copy under the class's name), one copy is
+    enough, but the file may not hold more copies than the live database.
+    Those left over are reported, as one that differs where both sides have
+    one of that name.
+    """
+    mine: Dict[tuple, List[Index]] = collections.defaultdict(list)
+    for index in ours.indexes.values():
+        mine[index.content].append(index)
+    other: Dict[tuple, List[Index]] = collections.defaultdict(list)
+    # Copies under a name the live database knows are matched first.
+    for index in sorted(theirs.indexes.values(),
+                        key=lambda index: fold(index.name) not in ours.indexes):
+        other[index.content].append(index)
+    missing = [copies[0] for content, copies in mine.items() if content not in other]
+    extra = {}
+    for content, copies in other.items():
+        for index in copies[len(mine.get(content, ())):]:
+            extra[fold(index.name)] = index
+    for index in missing:
+        changed = extra.pop(fold(index.name), None)
+        if changed is None:
+            problems.append("index %s on %s is missing" % (index.name, name))
+        else:
+            problems.append("index %s on %s differs: %s vs %s" % (
+                index.name, name, index.text(), changed.text()))
+    for index in extra.values():
+        problems.append("index %s on %s is not in the live database" % (index.name, name))
 
 
 def _plural(word: str, names: List[str]) -> str:
