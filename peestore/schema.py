@@ -289,20 +289,22 @@ class Schema:
         for row in query('SELECT name, type, "notnull", dflt_value, pk, hidden '
                          "FROM pragma_table_xinfo(?)", (name,)):
             column, ctype, notnull, default, pk, hidden = row
+            column = _str(column)
             text, key = described.definitions.get(fold(column), (None, None))
-            info = (fold(ctype or ""), notnull, default, pk, hidden)
+            info = (fold(_str(ctype)), notnull, default, pk, hidden)
             described.columns[fold(column)] = Column(column, text or "", key, info)
         described.foreign_keys = sorted(_foreign_keys(query, name))
         statements = dict((fold(n), s) for n, s in self.index_sql.get(table, ()))
         for index_name, unique, origin, partial in query(
                 'SELECT name, "unique", origin, partial FROM pragma_index_list(?)', (name,)):
             columns = tuple(
-                (fold(col) if col is not None else None, cid if col is None else 0,
-                 desc, fold(coll or ""), key)
+                (fold(_str(col)) if col is not None else None, cid if col is None else 0,
+                 desc, fold(_str(coll)), key)
                 for _, cid, col, desc, coll, key in query(
                     "SELECT seqno, cid, name, desc, coll, key FROM pragma_index_xinfo(?) "
                     "ORDER BY seqno", (index_name,)))
             info = (unique, origin, partial, columns)
+            index_name = _str(index_name)
             sql = statements.get(fold(index_name))
             if origin == "c":
                 described.indexes[fold(index_name)] = Index(index_name, sql, info)
@@ -313,12 +315,20 @@ class Schema:
         return described
 
 
+def _str(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
 def _foreign_keys(query: Query, table: str) -> List[tuple]:
     keys: Dict[int, list] = collections.defaultdict(list)
     for fid, parent, column, to, on_update, on_delete, match in query(
             'SELECT id, "table", "from", "to", on_update, on_delete, "match" '
             "FROM pragma_foreign_key_list(?) ORDER BY id, seq", (table,)):
-        keys[fid].append((fold(parent), fold(column), fold(to) if to else None,
+        keys[fid].append((fold(_str(parent)), fold(_str(column)), fold(_str(to)),
                           on_update, on_delete, match))
     return [tuple(rows) for rows in keys.values()]
 
@@ -328,6 +338,8 @@ def read_schema(query: Query, tables: Iterable[str] = ()) -> Schema:
     schema = Schema()
     for kind, name, table, sql in query(
             "SELECT type, name, tbl_name, sql FROM sqlite_master"):
+        # A crafted file may store anything in sqlite_master: names as text.
+        name, table, sql = _str(name), _str(table), _str(sql) or None
         if kind == "table":
             schema.table_sql[fold(name)] = (name, sql or "")
         elif kind == "index":

@@ -385,3 +385,17 @@ def test_wait_must_be_seconds(live, tmp_path):
     for wait in (-1, "10", float("nan")):
         with pytest.raises(peestore.ConfigurationError, match="wait"):
             peestore.restore(tmp_path / "good.sqlite", wait=wait)
+
+
+def test_the_restore_benchmark_script_runs():
+    """benchmarks/restore_check.py runs (a smoke run; its figures are not checked)."""
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks", "restore_check.py")
+    out = subprocess.run([sys.executable, script, "--models", "2", "--rows", "50",
+                          "--repeat", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout
+    assert "schema check alone:" in out.stdout

@@ -499,3 +499,30 @@ def test_the_readme_recipe_for_a_backup_older_than_the_schema_runs(tmp_path, mon
         ("from the old version", "plain", None)]
     assert (tmp_path / "backups" / "old.sqlite").exists()
     peestore.database.obj.close()
+
+
+def test_the_schema_parser_takes_any_text():
+    """Whatever a crafted file stores as SQL, reading it raises nothing (a hostile
+    schema is refused, never a 500)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from peestore import schema
+
+    pieces = st.sampled_from([
+        "CREATE", "TABLE", "VIRTUAL", "INDEX", "ON", "t", '"q""x"', "`b`", "[s]", "'str''s'",
+        "(", ")", ",", "REFERENCES", "CONSTRAINT", "FOREIGN", "KEY", "DELETE", "UPDATE",
+        "SET", "NULL", "NO", "ACTION", "NOT", "DEFERRABLE", "INITIALLY", "MATCH", "CHECK",
+        "AS", "WHERE", "UNIQUE", "PRIMARY", "x'0f'", "1.5e3", "--c\n", "/* c", "*/", ";",
+        "IF", "EXISTS", "STRICT", "WITHOUT", "ROWID", "'", '"', "é", "\x00", "||"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(pieces, max_size=40), st.text(max_size=40))
+    def parse(words, noise):
+        for sql in (" ".join(words), noise, " ".join(words) + noise):
+            table = schema.Table("t", sql)
+            schema.Index("i", sql, ())
+            schema._plain_index(schema.tokenize(sql))
+            assert isinstance(table.constraints, dict)
+
+    parse()

@@ -110,6 +110,8 @@ class RestPlugin:
     is a mapping with ``name`` and ``roles``, or an object with ``.name`` and
     ``.roles``; its name is the actor, and ``/db/restore``, ``/db/import``
     and ``/db/backup.sqlite`` need the ``admin`` role (403 otherwise).
+    ``restore_wait`` is how many seconds ``POST /db/restore`` waits for the
+    requests in flight before it answers 503 with nothing changed.
     """
 
     name = "peestore"
