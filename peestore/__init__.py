@@ -6,8 +6,8 @@ from .actor import actor, current_actor
 from .audit import AuditLog
 from .backup import backup
 from .db import connect, database
-from .errors import (ConfigurationError, MigrationError, NotSQLiteError, PeestoreError,
-                     RestoreError, ValidationError)
+from .errors import (BusyError, ConfigurationError, MigrationError, NotSQLiteError,
+                     PeestoreError, RestoreError, ValidationError)
 from .listeners import Change, after_commit, on_restore
 from .models import BaseAuditedModel
 from .prune import prune_audit
@@ -41,6 +41,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AuditLog",
     "BaseAuditedModel",
+    "BusyError",
     "Change",
     "ConfigurationError",
     "MigrationError",

@@ -11,13 +11,13 @@ their audit entries agree.
 from __future__ import annotations
 
 import os
-import sqlite3
 import tempfile
 
 import peewee
 
 from .db import get_database
 from .errors import NotSQLiteError, PeestoreError
+from .hardening import open_sqlite
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
@@ -81,7 +81,17 @@ def backup(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database]
     if not os.path.exists(source_path):
         raise PeestoreError(f"no database file at {source_path}")
     directory = dest.parent if str(dest.parent) else pathlib.Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=str(directory))
+    if not directory.is_dir():
+        raise PeestoreError(f"no folder {directory} to write the backup {dest.name} into; "
+                            f"create it first")
+    if dest.is_dir():
+        raise PeestoreError(f"{dest} is a folder; give the backup a file name, e.g. "
+                            f"{dest / 'backup.sqlite'}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=str(directory))
+    except OSError as exc:
+        raise PeestoreError(f"cannot write the backup into the folder {directory}: "
+                            f"{exc.strerror or exc}") from None
     os.close(fd)
     try:
         copy_snapshot(source_path, tmp, progress)
@@ -98,9 +108,9 @@ def copy_snapshot(source_path: str, dest_path: str, progress: Optional[Progress]
     """Copy ``source_path`` to ``dest_path`` (an empty or absent file) as one snapshot."""
     # A private connection: the caller's own connection may be inside a
     # transaction, and the read transaction below must not become part of it.
-    src = sqlite3.connect(source_path, timeout=5.0, isolation_level=None,
-                          check_same_thread=False)
-    dst = sqlite3.connect(dest_path, isolation_level=None)
+    src = open_sqlite(source_path, timeout=5.0, isolation_level=None,
+                      check_same_thread=False)
+    dst = open_sqlite(dest_path, isolation_level=None)
     try:
         src.execute("BEGIN")
         # The snapshot starts with the first read, not with BEGIN.

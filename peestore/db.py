@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import peewee
 
 from .errors import ConfigurationError
+from .hardening import check_pragmas, harden, hardened_factory
 from .listeners import track_transactions
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional, Union
 
 __all__ = ["database", "connect", "get_database", "registered_models", "release_idle",
-           "DEFAULT_URL", "SQLITE_PRAGMAS"]
+           "DEFAULT_URL", "SQLITE_PRAGMAS", "FORCED_SQLITE_PRAGMAS"]
 
 DEFAULT_URL = "sqlite:///peestore.db"
 
@@ -25,6 +27,10 @@ SQLITE_PRAGMAS: Dict[str, Any] = {
     # Milliseconds a writer waits for another writer's lock before failing.
     "busy_timeout": 5000,
 }
+
+#: Applied after ``SQLITE_PRAGMAS`` and the caller's pragmas, which may not
+#: change them (``peestore.hardening``): a file's schema is not trusted.
+FORCED_SQLITE_PRAGMAS: Dict[str, Any] = {"trusted_schema": 0}
 
 class _Proxy(peewee.DatabaseProxy):
     """A ``DatabaseProxy`` whose transactions are the real database's own.
@@ -70,7 +76,7 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
     if isinstance(url, peewee.Database):
         db = url
         if isinstance(db, peewee.SqliteDatabase):
-            db._pragmas = list(_sqlite_pragmas(dict(db._pragmas or ()), pragmas).items())
+            _harden_database(db, pragmas)
     else:
         if url is None:
             url = os.environ.get("PEESTORE_DATABASE_URL") or DEFAULT_URL
@@ -98,6 +104,8 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
             raise ConfigurationError(
                 "cannot open %s: %s (install the driver extra: peestore[postgres] "
                 "or peestore[mysql])" % (scheme, exc)) from exc
+        if isinstance(db, peewee.SqliteDatabase):
+            _harden_database(db, pragmas)
 
     previous = database.obj
     if previous is not None and previous is not db:
@@ -131,11 +139,41 @@ _SQLITE_OPTIONS = frozenset((
 
 
 def _sqlite_pragmas(*layers: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """peestore's SQLite pragmas with ``layers`` over them, the last one winning."""
+    """peestore's SQLite pragmas with ``layers`` over them, the last one winning,
+    then ``FORCED_SQLITE_PRAGMAS``; a layer that would change those is refused."""
     merged = dict(SQLITE_PRAGMAS)
     for layer in layers:
+        check_pragmas(layer)
         merged.update(layer or {})
+    for name in FORCED_SQLITE_PRAGMAS:
+        merged.pop(name, None)
+    merged.update(FORCED_SQLITE_PRAGMAS)
     return merged
+
+
+def _harden_database(db: peewee.SqliteDatabase, pragmas: Optional[Dict[str, Any]]) -> None:
+    """Give a ``SqliteDatabase`` built by the caller peestore's pragmas and hardened
+    connections (``peestore.hardening``)."""
+    db._pragmas = list(_sqlite_pragmas(dict(db._pragmas or ()),  # private: _pragmas
+                                       pragmas).items())
+    if _opens_with_sqlite3(db):
+        params = db.connect_params  # private: connect_params
+        params["factory"] = hardened_factory(params.get("factory"))
+    if not db.is_closed():
+        conn = db.connection()
+        if isinstance(conn, sqlite3.Connection):
+            harden(conn)
+
+
+def _opens_with_sqlite3(db: peewee.SqliteDatabase) -> bool:
+    """Whether ``db`` opens its connections with ``sqlite3.connect`` (which takes a
+    ``factory``), not a driver of its own (APSW, sqlcipher)."""
+    for klass in type(db).__mro__:
+        if "_connect" in vars(klass):  # private: _connect
+            if klass.__module__ in ("playhouse.pool", __name__, "peestore.parking"):
+                continue  # a pool's _connect calls the database's own
+            return klass is peewee.SqliteDatabase
+    return False
 
 
 def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewee.Database]:
@@ -168,6 +206,7 @@ def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewe
                              pragmas)
     options = {k: v for k, v in options.items() if k in _SQLITE_OPTIONS}
     path = parsed.path[1:] or ":memory:"
+    options["factory"] = hardened_factory()
     if path == ":memory:":
         options.pop("max_connections", None)
         options.pop("stale_timeout", None)

@@ -12,6 +12,7 @@ __all__ = [
     "MigrationError",
     "RestoreError",
     "NotSQLiteError",
+    "BusyError",
 ]
 
 
@@ -55,3 +56,15 @@ class RestoreError(PeestoreError):
 
 class NotSQLiteError(PeestoreError):
     """A SQLite-only operation (backup, restore) was asked of another database."""
+
+
+class BusyError(PeestoreError):
+    """The database is busy (a restore found requests in flight that did not end in
+    time); nothing was changed and the same call may be tried again.
+
+    ``retry_after`` is a hint, in whole seconds (the REST API's ``Retry-After``).
+    """
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

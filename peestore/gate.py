@@ -2,16 +2,23 @@
 
 The plugin holds the gate shared for each request; ``restore`` holds it
 exclusive while it swaps the database file, so no write is in flight during
-the swap and requests that arrive meanwhile wait instead of failing.
+the swap and requests that arrive meanwhile wait instead of failing.  A
+restore waits for the requests in flight only so long (``timeout``): then it
+gives up and the requests that queued behind it go on at once, so a request
+that never ends (a client that stopped reading) cannot stall the others
+for longer than that.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
+
+from .errors import BusyError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Iterator
+    from typing import Iterator, Optional
 
 __all__ = ["Gate", "gate"]
 
@@ -83,21 +90,41 @@ class Gate:
             self.leave_shared()
 
     @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold the gate alone, after every shared holder has left."""
+    def exclusive(self, timeout: Optional[float] = None) -> Iterator[None]:
+        """Hold the gate alone, after every shared holder has left.
+
+        Meanwhile new shared holders wait.  If the others have not left after
+        ``timeout`` seconds (None: no limit), raise ``BusyError`` instead: the
+        gate is then as it was, and those waiting go on at once.
+        """
         me = threading.get_ident()
         if self._owner == me:
             yield
             return
         held = self._mine.count
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         with self._cond:
             self._waiting += 1
+            acquired = False
             try:
                 # The caller's own shared holds (a restore request) do not count.
                 while self._exclusive or self._shared > held:
-                    self._cond.wait()
+                    if deadline is None:
+                        self._cond.wait()
+                        continue
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise BusyError(
+                            "the database is busy: requests in flight did not finish "
+                            "within %g s; nothing was changed, try again" % timeout,
+                            retry_after=max(1, int(round(timeout))))
+                    self._cond.wait(left)
+                acquired = True
             finally:
                 self._waiting -= 1
+                if not acquired:
+                    # Gave up: the shared holders queued behind it go on now.
+                    self._cond.notify_all()
             self._exclusive = True
             self._owner = me
         try:

@@ -1,19 +1,28 @@
 """Restore a SQLite database from a backup file: validate, then swap atomically.
 
+The uploaded file is hostile until proven otherwise: it is opened only on
+connections that do not trust its schema (``peestore.hardening``), and its
+schema must match the live database's object by object (``peestore.schema``)
+before SQLite checks its pages, so none of its own SQL runs first.
+
 Order of work, so that any failure leaves the live database untouched:
 
 1. copy the backup beside the live file (same file system: ``os.replace`` is
-   atomic there) and check its header, ``PRAGMA integrity_check`` and that
-   every registered model's table and columns are in it;
-2. with the gate held exclusive (no request in flight, new ones wait), close
-   this thread's connection and switch the live database out of WAL mode on a
+   atomic there), hashing it on the way, and check its header, its schema
+   against the live database's and ``PRAGMA integrity_check``;
+2. with the gate held exclusive (no request in flight, new ones wait; at most
+   ``wait`` seconds, else ``BusyError`` and nothing changes), close this
+   thread's connection and switch the live database out of WAL mode on a
    private connection: that folds the ``-wal`` into the file and fails while
    any other connection still has it open, so no journal can outlive the swap;
 3. hard-link (or copy) the live file to ``<name>.pre-restore``, ``os.replace``
-   the new file over the live one, fsync the directory, reopen.
+   the new file over the live one, fsync the directory, reopen, and write the
+   restore's own audit entry (who, and the file's size and SHA-256).
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import shutil
 import sqlite3
@@ -24,45 +33,78 @@ import tempfile
 import peewee
 
 from .backup import fsync_dir, fsync_file, sqlite_path
+from .db import database as _proxy
 from .db import get_database, registered_models, release_idle
-from .errors import PeestoreError, RestoreError
+from .errors import ConfigurationError, PeestoreError, RestoreError
 from .gate import gate
+from .hardening import open_sqlite
 from .listeners import notify_restore
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Union
+    from typing import IO, Any, Dict, List, Optional, Union
+    from .schema import Schema
 
-__all__ = ["restore", "check_backup", "stage_file", "SQLITE_MAGIC"]
+__all__ = ["restore", "restore_staged", "check_backup", "schema_problems", "stage_file",
+           "Sha256Writer", "SQLITE_MAGIC", "DEFAULT_WAIT"]
+
+log = logging.getLogger("peestore.restore")
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Seconds a restore waits for the requests in flight before it gives up.
+DEFAULT_WAIT = 10.0
 _CHUNK = 1 << 20
 
 
 def restore(src: Union[str, os.PathLike], *, database: Optional[peewee.Database] = None,
-            integrity_check: bool = True, dry_run: bool = False) -> Dict[str, Any]:
+            integrity_check: bool = True, dry_run: bool = False,
+            wait: Optional[float] = DEFAULT_WAIT) -> Dict[str, Any]:
     """Replace the live SQLite database with the backup file ``src``.
 
     Returns ``{"status": "ok", "restored": bool, "bytes": n}``; ``restored``
     is false for a ``dry_run``, which validates and changes nothing.  Raises
-    ``RestoreError`` when the file is not a usable backup (the live database
-    is then untouched).  ``src`` itself is never modified.
+    ``RestoreError`` when the file is not a usable backup, its schema
+    included (the live database is then untouched), and ``BusyError`` when
+    the requests in flight do not finish within ``wait`` seconds (nothing
+    changes).  A restore writes one audit entry into the restored database.
+    ``src`` itself is never modified.
     """
+    _check_wait(wait)
     db = get_database(database)
     live = sqlite_path(db, "restore()")
-    staged = stage_file(src, live)
-    return _restore_staged(db, live, staged, integrity_check, dry_run)
+    digest = hashlib.sha256()
+    staged = stage_file(src, live, digest)
+    return _restore_staged(db, live, staged, integrity_check, dry_run, wait,
+                           digest.hexdigest())
 
 
-def stage_file(src: Union[str, os.PathLike], live: str) -> str:
-    """Copy ``src`` to a new temporary file beside ``live``; returns its path."""
+class Sha256Writer:
+    """A binary file that keeps the SHA-256 of what is written to it."""
+
+    def __init__(self, f: IO[bytes], digest: Optional[Any] = None) -> None:
+        self.f = f
+        self.digest = digest if digest is not None else hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.f.write(data)
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
+def stage_file(src: Union[str, os.PathLike], live: str, digest: Optional[Any] = None) -> str:
+    """Copy ``src`` to a new temporary file beside ``live``; returns its path.
+
+    ``digest`` (a ``hashlib`` object) is updated with the bytes as they are copied.
+    """
     if not os.path.isfile(str(src)):
         raise RestoreError(f"no backup file at {src}")
     fd, staged = tempfile.mkstemp(prefix=f".{os.path.basename(live)}.", suffix=".restore",
                                   dir=os.path.dirname(os.path.abspath(live)))
     try:
         with open(str(src), "rb") as fin, os.fdopen(fd, "wb") as fout:
-            shutil.copyfileobj(fin, fout, _CHUNK)
+            shutil.copyfileobj(fin, Sha256Writer(fout, digest) if digest else fout, _CHUNK)
             fout.flush()
             os.fsync(fout.fileno())
     except BaseException:
@@ -72,26 +114,57 @@ def stage_file(src: Union[str, os.PathLike], live: str) -> str:
 
 
 def restore_staged(staged: str, *, database: Optional[peewee.Database] = None,
-                   integrity_check: bool = True, dry_run: bool = False) -> Dict[str, Any]:
-    """``restore`` of a file already written beside the live database (it is consumed)."""
-    db = get_database(database)
+                   integrity_check: bool = True, dry_run: bool = False,
+                   wait: Optional[float] = DEFAULT_WAIT,
+                   sha256: Optional[str] = None) -> Dict[str, Any]:
+    """``restore`` of a file already written beside the live database (it is consumed).
+
+    ``sha256`` is the file's SHA-256 if the caller hashed it while writing it.
+    """
     try:
+        _check_wait(wait)
+        db = get_database(database)
         live = sqlite_path(db, "restore()")
+        if sha256 is None:
+            sha256 = _hash_file(staged)
     except BaseException:
         _remove(staged)
         raise
-    return _restore_staged(db, live, staged, integrity_check, dry_run)
+    return _restore_staged(db, live, staged, integrity_check, dry_run, wait, sha256)
+
+
+def _check_wait(wait: Optional[float]) -> None:
+    if wait is None:
+        return
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) \
+            or not 0 <= wait < float("inf"):
+        raise ConfigurationError(f"wait must be a number of seconds >= 0 (or None: no "
+                                 f"limit), got {wait!r}")
+
+
+def _hash_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _restore_staged(db: peewee.Database, live: str, staged: str, integrity_check: bool,
-                    dry_run: bool) -> Dict[str, Any]:
+                    dry_run: bool, wait: Optional[float], sha256: str) -> Dict[str, Any]:
     try:
         size = os.path.getsize(staged)
-        check_backup(staged, required_columns(db), integrity_check=integrity_check)
+        check_backup(staged, db, integrity_check=integrity_check)
         if dry_run:
             return {"status": "ok", "restored": False, "bytes": size}
-        with gate.exclusive():
+        if db.in_transaction():
+            raise PeestoreError("restore() cannot run inside a transaction; call it outside "
+                                "db.atomic()")
+        # Less of the WAL left to fold while requests wait at the gate.
+        _checkpoint(live)
+        with gate.exclusive(timeout=wait):
             _swap(db, live, staged)
+            _audit(db, size, sha256)
     finally:
         for suffix in ("", "-journal", "-wal", "-shm"):
             _remove(staged + suffix)
@@ -99,23 +172,28 @@ def _restore_staged(db: peewee.Database, live: str, staged: str, integrity_check
     return {"status": "ok", "restored": True, "bytes": size}
 
 
-def required_columns(db: peewee.Database) -> Dict[str, List[str]]:
-    """Table -> columns a backup must have: the registered models' and the audit log's.
+def _audit(db: peewee.Database, size: int, sha256: str) -> None:
+    """The restore's own entry, in the database just restored."""
+    from .actor import current_actor
+    from .audit import AuditLog, utcnow, write_entries
 
-    With no registered models (the command line), the live database's own
-    tables and columns are required instead.
-    """
-    from .audit import AuditLog
-
-    models = registered_models()
-    if models:
-        return {m._meta.table_name: [f.column_name for f in m._meta.sorted_fields]
-                for m in [AuditLog] + models}
-    required: Dict[str, List[str]] = {}
-    with _connection(db):
-        for table in db.get_tables():
-            required[table] = [c.name for c in db.get_columns(table)]
-    return required
+    entry = {"component": "db", "operation": "restore", "record_id": "*", "before": None,
+             "after": {"bytes": size, "sha256": sha256}}
+    opened = db.is_closed()
+    try:
+        with _connection(db), db.atomic():
+            if _proxy.obj is db:
+                write_entries([entry])
+            else:  # restore(database=...) of a database the models are not bound to
+                AuditLog.insert(timestamp=utcnow(), actor=current_actor(), **entry).execute(db)
+        if opened:
+            # The pool would keep that connection; closed, the new file is left
+            # as it came (no -wal beside it) until the next request opens it.
+            release_idle(db)
+    except Exception as exc:
+        log.exception("restore: the audit entry could not be written")
+        raise PeestoreError(f"the backup was restored, but its audit entry could not be "
+                            f"written: {exc}") from None
 
 
 class _connection:
@@ -159,47 +237,100 @@ def check_header(path: str) -> None:
                            f"{pages * page_size}")
 
 
-def check_backup(path: str, required: Dict[str, List[str]], *,
+def check_backup(path: str, db: Optional[peewee.Database] = None, *,
                  integrity_check: bool = True) -> None:
-    """Raise ``RestoreError`` unless ``path`` is a sound SQLite file holding ``required``."""
+    """Raise ``RestoreError`` unless ``path`` is a sound SQLite file whose schema
+    matches the live database ``db``'s (see ``schema_problems``)."""
+    db = get_database(db)
     check_header(path)
     try:
-        conn = sqlite3.connect(path, isolation_level=None)
+        conn = open_sqlite(path, isolation_level=None)
     except sqlite3.Error as exc:
         raise RestoreError(f"cannot open the backup: {exc}") from None
     try:
         # Make the file standalone (no -wal needed) before it is swapped in.
         conn.execute("PRAGMA journal_mode=DELETE").fetchone()
+        # The schema first: integrity_check evaluates CHECK constraints and
+        # index expressions, which must be the live database's own by then.
+        problems = schema_problems(conn, db)
+        if problems:
+            from .schema import summary
+
+            raise RestoreError("the backup's schema does not match the live database's "
+                               "(live vs file): " + summary(problems))
         if integrity_check:
             problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
             if problems != ["ok"]:
                 raise RestoreError("the backup failed PRAGMA integrity_check: "
                                    + "; ".join(problems[:5]))
-        tables = {row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        missing = []
-        for table, columns in required.items():
-            if table not in tables:
-                missing.append(f"table {table}")
-                continue
-            quoted = table.replace('"', '""')
-            have = {row[1] for row in conn.execute(f'PRAGMA table_info("{quoted}")')}
-            lacking = [c for c in columns if c not in have]
-            if lacking:
-                missing.append(f"columns {', '.join(lacking)} of table {table}")
-        if missing:
-            raise RestoreError("the backup does not fit the models; missing: "
-                               + "; ".join(missing))
     except sqlite3.Error as exc:
         raise RestoreError(f"the backup is not a usable SQLite database: {exc}") from None
     finally:
         conn.close()
 
 
+def schema_problems(conn: sqlite3.Connection, db: peewee.Database) -> List[str]:
+    """How the schema of the file open on ``conn`` differs from live database ``db``'s.
+
+    Compared object by object: the tables of the registered models and of the
+    audit log (with no registered models, every table of the live database),
+    with their indexes and triggers, must be the same; the file may hold no
+    trigger or view the live database does not have; see
+    ``peestore.schema.compare_schemas`` for other tables.  Empty when it fits.
+    """
+    from .audit import AuditLog
+    from .schema import compare_schemas, fold, read_schema
+
+    models = registered_models()
+    with _connection(db):
+        live = read_schema(_query(db))
+        if models:
+            owned = list(dict.fromkeys(fold(m._meta.table_name) for m in [AuditLog] + models))
+            for table in owned:
+                live.describe(_query(db), table)
+            missing = [m for m in [AuditLog] + models
+                       if fold(m._meta.table_name) not in live.tables]
+            if missing:
+                _describe_models(live, missing)
+        else:
+            owned = live.table_names()
+            for table in owned:
+                live.describe(_query(db), table)
+
+    def query(sql: str, params: tuple = ()) -> List[tuple]:
+        return conn.execute(sql, params).fetchall()
+
+    return compare_schemas(live, read_schema(query, owned), owned)
+
+
+def _query(db: peewee.Database) -> Any:
+    def query(sql: str, params: tuple = ()) -> List[tuple]:
+        return db.execute_sql(sql, params).fetchall()
+    return query
+
+
+def _describe_models(live: Schema, models: List[type]) -> None:
+    """Add to ``live`` the tables of ``models`` it lacks, as ``create_tables`` would
+    make them (the live database was connected with ``create_tables=False``)."""
+    from .hardening import HardenedConnection
+    from .schema import fold, read_schema
+
+    scratch = peewee.SqliteDatabase(":memory:", factory=HardenedConnection)
+    scratch.connect()
+    try:
+        for model in models:
+            peewee.SchemaManager(model, scratch).create_all(safe=True)
+        tables = [fold(m._meta.table_name) for m in models]
+        made = read_schema(_query(scratch), tables)
+    finally:
+        scratch.close()
+    for table in tables:
+        live.tables[table] = made.tables[table]
+        live.table_sql[table] = made.table_sql[table]
+        live.index_sql[table] = made.index_sql.get(table, [])
+
+
 def _swap(db: peewee.Database, live: str, staged: str) -> None:
-    if db.in_transaction():
-        raise PeestoreError("restore() cannot run inside a transaction; call it outside "
-                            "db.atomic()")
     was_open = not db.is_closed()
     if was_open:
         db.close()
@@ -221,12 +352,26 @@ def _swap(db: peewee.Database, live: str, staged: str) -> None:
             db.connect()
 
 
+def _checkpoint(live: str) -> None:
+    """Copy what the live database's WAL holds into its file, as far as readers let."""
+    if not os.path.exists(live + "-wal"):
+        return
+    try:
+        conn = open_sqlite(live, timeout=1.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass  # only a head start: _fold_journal does it for good
+
+
 def _fold_journal(live: str) -> None:
     """Fold the live database's WAL into its file, or fail if it is in use elsewhere."""
     if not os.path.exists(live):
         return
     try:
-        conn = sqlite3.connect(live, timeout=5.0, isolation_level=None)
+        conn = open_sqlite(live, timeout=5.0, isolation_level=None)
         try:
             mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
         finally:

@@ -116,9 +116,9 @@ def test_backup_inside_a_transaction_sees_committed_data(sqlite_db, tmp_path):
 
 
 def test_backup_failure_leaves_no_file(sqlite_db, tmp_path):
-    """A backup into a missing directory raises and leaves nothing behind."""
+    """A backup into a missing directory raises, naming it, and leaves nothing behind."""
     sqlite_db([Recipe])
-    with pytest.raises(OSError):
+    with pytest.raises(peestore.PeestoreError, match="no folder .*nope"):
         peestore.backup(tmp_path / "nope" / "out.sqlite")
     assert not (tmp_path / "nope").exists()
 

@@ -278,3 +278,124 @@ def test_restore_from_the_command_line_style_checks_live_tables(db_path, tmp_pat
     with pytest.raises(peestore.RestoreError, match="recipe"):
         peestore.restore(other)
     db.close()
+
+
+# -- the restore's own audit entry ------------------------------------------
+
+def _restore_entries():
+    from peestore import AuditLog
+
+    return [e.to_dict() for e in AuditLog.select().where(AuditLog.component == "db")]
+
+
+def test_a_restore_is_audited(live, tmp_path):
+    """After the swap the restored database holds one entry: who restored, and the
+    uploaded file's size and SHA-256."""
+    import hashlib
+
+    from peestore import AuditLog
+
+    data = (tmp_path / "good.sqlite").read_bytes()
+    backup_entries = AuditLog.select().count() - 1  # the live one's delete is not in it
+    with peestore.actor("anna"):
+        peestore.restore(tmp_path / "good.sqlite")
+    entries = _restore_entries()
+    assert len(entries) == 1
+    entry = entries[0]
+    assert (entry["component"], entry["operation"], entry["record_id"], entry["actor"]) == (
+        "db", "restore", "*", "anna")
+    assert entry["before"] is None
+    assert entry["after"] == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert AuditLog.select().count() == backup_entries + 1
+
+
+def test_a_dry_run_writes_no_entry(live, tmp_path):
+    """A dry run changes nothing, the audit log included."""
+    from peestore import AuditLog
+
+    before = AuditLog.select().count()
+    peestore.restore(tmp_path / "good.sqlite", dry_run=True)
+    assert AuditLog.select().count() == before and _restore_entries() == []
+
+
+def test_a_restore_from_the_command_line_is_blamed_on_cli(live, db_path, tmp_path, capsys):
+    """peestore restore writes the entry with actor cli."""
+    from peestore.cli import main
+
+    live.close()
+    assert main(["restore", "--db", f"sqlite:///{db_path}", str(tmp_path / "good.sqlite")]) == 0
+    db = peestore.connect(f"sqlite:///{db_path}", models=[Recipe])
+    assert [(e["operation"], e["actor"]) for e in _restore_entries()] == [("restore", "cli")]
+    db.close()
+
+
+# -- restore waits only so long for requests in flight ----------------------
+
+def test_restore_gives_up_on_a_request_that_does_not_end(live, db_path, tmp_path):
+    """A request in flight past ``wait`` makes restore raise BusyError with nothing
+    changed, and the requests queued behind the restore go on at once."""
+    entered, release = threading.Event(), threading.Event()
+    done = []
+
+    def stalled_request():
+        with gate.shared():
+            entered.set()
+            release.wait(30)
+
+    live.close()
+    stalled = threading.Thread(target=stalled_request)
+    stalled.start()
+    errors = []
+
+    def restorer():
+        try:
+            peestore.restore(tmp_path / "good.sqlite", database=live, wait=0.5)
+        except peestore.BusyError as exc:
+            errors.append(exc)
+
+    def late_request():
+        with gate.shared(), live.connection_context():
+            done.append(_names())
+
+    try:
+        assert entered.wait(10)
+        restoring = threading.Thread(target=restorer)
+        restoring.start()
+        while not gate._waiting and restoring.is_alive():  # the restore waits at the gate
+            time.sleep(0.01)
+        late = threading.Thread(target=late_request)
+        late.start()
+        late.join(30)
+        restoring.join(30)
+        # Both ended while the stalled request still holds the gate.
+        assert not late.is_alive() and not restoring.is_alive() and stalled.is_alive()
+    finally:
+        release.set()
+        stalled.join(10)
+    assert done == [["one"]]
+    assert len(errors) == 1 and "nothing was changed" in str(errors[0])
+    assert errors[0].retry_after >= 1
+    _assert_untouched(db_path)
+    with live.connection_context():
+        assert _restore_entries() == []
+
+
+def test_wait_must_be_seconds(live, tmp_path):
+    """A negative or non-number wait is a ConfigurationError."""
+    for wait in (-1, "10", float("nan")):
+        with pytest.raises(peestore.ConfigurationError, match="wait"):
+            peestore.restore(tmp_path / "good.sqlite", wait=wait)
+
+
+def test_the_restore_benchmark_script_runs():
+    """benchmarks/restore_check.py runs (a smoke run; its figures are not checked)."""
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks", "restore_check.py")
+    out = subprocess.run([sys.executable, script, "--models", "2", "--rows", "50",
+                          "--repeat", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout
+    assert "schema check alone:" in out.stdout

@@ -100,11 +100,13 @@ def run_backup(args: argparse.Namespace) -> int:
      help="skip PRAGMA integrity_check (faster on a large file)")
 @_database_errors
 def run_restore(args: argparse.Namespace) -> int:
+    from ..actor import actor
     from ..restore import restore
 
     db = _connect(args)
-    result = restore(args.src, integrity_check=not args.no_integrity_check,
-                     dry_run=args.dry_run)
+    with actor("cli"):  # the restore's own audit entry
+        result = restore(args.src, integrity_check=not args.no_integrity_check,
+                         dry_run=args.dry_run)
     if result["restored"]:
         kept = os.path.abspath(str(db.database)) + ".pre-restore"
         print(f"restored {args.src} ({result['bytes']} bytes); the previous database is "

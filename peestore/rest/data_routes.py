@@ -62,9 +62,11 @@ def _sqlite_file(what: str) -> str:
 
 
 def _receive(plugin: Any, directory: str, suffix: str,
-             fields: Tuple[str, ...]) -> Tuple[str, Dict[str, str]]:
+             fields: Tuple[str, ...], digest: Optional[Any] = None
+             ) -> Tuple[str, Dict[str, str]]:
     """Stream the multipart field ``file`` into a new file in ``directory``; the route
-    takes the text ``fields`` besides it."""
+    takes the text ``fields`` besides it (``digest``, a ``hashlib`` object, sees the
+    file's bytes on the way)."""
     from ..upload import UploadError, UploadTooLarge, body_limit, read_multipart
 
     request = bottle.request
@@ -79,9 +81,14 @@ def _receive(plugin: Any, directory: str, suffix: str,
     fd, path = tempfile.mkstemp(prefix=".upload.", suffix=suffix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
+            sink: Any = out
+            if digest is not None:
+                from ..restore import Sha256Writer
+
+                sink = Sha256Writer(out, digest)
             values = read_multipart(request.environ["wsgi.input"],
                                     request.environ.get("CONTENT_TYPE", ""), length,
-                                    "file", out, limit, fields)
+                                    "file", sink, limit, fields)
             out.flush()
             os.fsync(out.fileno())
     except UploadTooLarge as exc:
@@ -221,13 +228,16 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
         return download
 
     def restore_sqlite() -> Any:
-        """Replace the database with an uploaded backup (validated first)."""
+        """Replace the database with an uploaded backup (validated first; audited)."""
         plugin.require_admin()
         live = _sqlite_file("restore")
+        import hashlib
+
         from ..restore import restore_staged
 
+        digest = hashlib.sha256()
         path, fields = _receive(plugin, os.path.dirname(os.path.abspath(live)), ".restore",
-                                ("integrity_check", "dry_run"))
+                                ("integrity_check", "dry_run"), digest)
         try:
             integrity_check = _flag(fields, "integrity_check", True)
             dry_run = _flag(fields, "dry_run", False)
@@ -235,7 +245,8 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
             _unlink(path)
             raise
         return json_response(restore_staged(path, integrity_check=integrity_check,
-                                            dry_run=dry_run))
+                                            dry_run=dry_run, wait=plugin.restore_wait,
+                                            sha256=digest.hexdigest()))
 
     route = plugin.route_path
     app.route(route("/db/diagram.svg"), "GET", diagram)

@@ -111,6 +111,8 @@ class RestPlugin:
     is a mapping with ``name`` and ``roles``, or an object with ``.name`` and
     ``.roles``; its name is the actor, and ``/db/restore``, ``/db/import``
     and ``/db/backup.sqlite`` need the ``admin`` role (403 otherwise).
+    ``restore_wait`` is how many seconds ``POST /db/restore`` waits for the
+    requests in flight before it answers 503 with nothing changed.
     """
 
     name = "peestore"
@@ -119,7 +121,8 @@ class RestPlugin:
     def __init__(self, models: Iterable[type] = (), prefix: str = "",
                  max_records: Optional[int] = None, db_routes: bool = True,
                  authenticate: Optional[Authenticate] = None,
-                 max_body_bytes: int = 1 << 20, max_upload_bytes: int = 256 << 20) -> None:
+                 max_body_bytes: int = 1 << 20, max_upload_bytes: int = 256 << 20,
+                 restore_wait: float = 10) -> None:
         self.models = list(models)
         components: Dict[str, type] = {}
         for model in self.models:
@@ -152,6 +155,12 @@ class RestPlugin:
                                          % (label, value))
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
+        if isinstance(restore_wait, bool) or not isinstance(restore_wait, (int, float)) \
+                or not 0 <= restore_wait < float("inf"):
+            raise ConfigurationError("restore_wait must be a number of seconds >= 0, got %r"
+                                     % (restore_wait,))
+        # Seconds POST /db/restore waits for the requests in flight (503 after).
+        self.restore_wait = float(restore_wait)
         self.infos = [ModelInfo(model) for model in self.models]
         self.app: Optional[bottle.Bottle] = None
         self.route_keys: set = set()
