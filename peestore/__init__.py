@@ -7,7 +7,7 @@ from .audit import AuditLog
 from .backup import backup
 from .db import connect, database
 from .errors import (ConfigurationError, MigrationError, NotSQLiteError, PeestoreError,
-                     RestoreError, ValidationError)
+                     RestoreError, TooLargeError, ValidationError)
 from .listeners import Change, after_commit, on_restore
 from .models import BaseAuditedModel
 from .prune import prune_audit
@@ -49,6 +49,7 @@ __all__ = [
     "RestPlugin",
     "RestoreError",
     "SoftDeleteQuery",
+    "TooLargeError",
     "ValidationError",
     "actor",
     "after_commit",

@@ -12,6 +12,7 @@ __all__ = [
     "MigrationError",
     "RestoreError",
     "NotSQLiteError",
+    "TooLargeError",
 ]
 
 
@@ -55,3 +56,10 @@ class RestoreError(PeestoreError):
 
 class NotSQLiteError(PeestoreError):
     """A SQLite-only operation (backup, restore) was asked of another database."""
+
+
+class TooLargeError(PeestoreError):
+    """An upload (or a part of one) is over a size limit; nothing was changed.
+
+    The message names the limit and how to raise it.
+    """

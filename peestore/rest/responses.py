@@ -14,7 +14,7 @@ import logging
 import bottle
 import peewee
 
-from ..errors import RestoreError, ValidationError
+from ..errors import RestoreError, TooLargeError, ValidationError
 from ..values import dumps
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -113,6 +113,8 @@ def from_exception(exc: BaseException) -> bottle.HTTPResponse:
         return error(422, str(exc) or "invalid data", exc.errors)
     if isinstance(exc, RestoreError):
         return error(422, str(exc) or "invalid backup file")
+    if isinstance(exc, TooLargeError):
+        return error(413, str(exc) or "too large")
     if isinstance(exc, peewee.IntegrityError):
         if is_unique_violation(exc):
             return error(409, "conflict: %s" % _constraint_message(exc))
