@@ -56,6 +56,11 @@ def record_text(fields: Iterable[Optional[str]]) -> str:
     return ",".join([cell(value) for value in fields]) + "\r\n"
 
 
+def _breaks(text: str) -> int:
+    """How many line breaks (CR, LF or CRLF) ``text`` holds."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
 class FieldCountError(ValueError):
     """A record has more fields than ``read`` allowed (``line``: where it began)."""
 
@@ -227,12 +232,13 @@ class CsvReader:
                 if ends not in ",\r\n":
                     raise ValidationError(
                         "%s line %d: %r after a closing quote; a quote inside a quoted field "
-                        "is written as two quotes" % (self.name, line + breaks, ends))
+                        "is written as two quotes"
+                        % (self.name, line + breaks + _breaks("".join(pieces)), ends))
                 stop = pos
             # A field ends at ``stop`` (a comma or a line break).
             value = self._field(pieces, state == _QUOTE, line)
             if state == _QUOTE and value:
-                breaks += value.count("\n") + value.count("\r") - value.count("\r\n")
+                breaks += _breaks(value)
             fields.append(value)
             if len(fields) > max_fields:
                 raise FieldCountError(line, max_fields)

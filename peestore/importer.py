@@ -36,7 +36,7 @@ from .export import FORMULA_START, is_json, is_text
 from .rendered import render
 from .tables import (TableInfo, describe_tables, foreign_key_order, models_by_table,
                      names_list, open_connection)
-from .values import INTEGER, STRING, from_json_value
+from .values import BYTES, INTEGER, STRING, from_json_value
 from .writes import record_writes, write_transaction
 from .zipguard import open_member, open_zip
 
@@ -243,7 +243,8 @@ def _converter(field: peewee.Field) -> Callable[[Optional[str]], Any]:
     checked = kind in (INTEGER, STRING) or bool(max_length) or allowed is not None
 
     def convert(cell: Optional[str]) -> Any:
-        if cell is None or (not cell and not text):
+        # A quoted "" is NULL too where no value is empty text, except bytes (b"").
+        if cell is None or (not cell and not text and kind != BYTES):
             if nullable:
                 return None
             if text:
