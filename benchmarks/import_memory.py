@@ -9,14 +9,20 @@ kernel's high-water mark, calls ``peestore.import_csv`` and reports the peak
 over idle, the time and the outcome.  The cases:
 
 - ``legit``: an export of ``--rows`` machines (also timed: the export);
+- ``big_rows``: 50 operator log lines whose messages are just under the
+  1 MiB field limit (random text, so they do not compress past the ratio);
 - ``bomb``: a 1 MB zip whose one field inflates to 1 GiB of zeros;
 - ``wide_header``: a header of 1,000,000 columns;
 - ``big_field``: one 100 MB field;
 - ``wide_row``: a valid header, then a row of 1,000,000 short fields.
 
+Run it against another checkout with ``PYTHONPATH=that/checkout`` (only
+``--cases legit`` makes sense for a version without the limits).
+
 Linux only (``/proc/self/status``, ``/proc/self/clear_refs``).
 """
 import argparse
+import base64
 import json
 import os
 import sqlite3
@@ -26,7 +32,7 @@ import tempfile
 import time
 import zipfile
 
-CASES = ("legit", "bomb", "wide_header", "big_field", "wide_row")
+CASES = ("legit", "big_rows", "bomb", "wide_header", "big_field", "wide_row")
 HEADER = "id,name,serial,status,location,max_speed_rpm,created_at\r\n"
 CHUNK = 1 << 20
 
@@ -44,12 +50,13 @@ def _reset_peak() -> None:
         f.write("5")
 
 
-def _member(folder: str, name: str, parts, deflate: bool = True) -> str:
-    """A zip with one member ``machine.csv`` written from ``parts`` (an iterable of str)."""
+def _member(folder: str, name: str, parts, deflate: bool = True,
+            member: str = "machine.csv") -> str:
+    """A zip with one member (``machine.csv``) written from ``parts`` (an iterable of str)."""
     path = os.path.join(folder, name)
     method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
     with zipfile.ZipFile(path, "w", method) as zf:
-        with zf.open("machine.csv", "w", force_zip64=True) as out:
+        with zf.open(member, "w", force_zip64=True) as out:
             for part in parts:
                 out.write(part.encode("utf-8"))
     return path
@@ -64,8 +71,32 @@ def _repeat(unit: str, total: int):
         left -= len(take)
 
 
-def build(folder: str, rows: int) -> dict:
-    """The source database and every case's zip; returns {case: path} and the export time."""
+def _hostile(folder: str, case: str) -> str:
+    """The zip of one hostile case (or ``big_rows``), written in chunks."""
+    tail = ",SN,idle,,1,2026-01-01T00:00:00\r\n"
+    if case == "big_rows":
+        return _member(folder, "big_rows.zip", ["id,machine_id,operator,level,message,"
+                                                "created_at\r\n"] + [
+            "%d,,bench,info,%s,2026-01-01T00:00:00\r\n"
+            % (i, base64.b64encode(os.urandom(780000)).decode("ascii")) for i in range(50)],
+            member="operatorlog.csv")
+    if case == "bomb":
+        return _member(folder, "bomb.zip", [HEADER, "1,"] + list(_repeat("0", 1 << 30))
+                       + [tail])
+    if case == "wide_header":
+        return _member(folder, "wide_header.zip", (
+            ",".join("c%d" % i for i in range(start, start + 1000))
+            + ("," if start < 999000 else "\r\n") for start in range(0, 1000000, 1000)))
+    if case == "big_field":
+        return _member(folder, "big_field.zip", [HEADER, "1,"] + list(_repeat("x", 100 << 20))
+                       + [tail], deflate=False)
+    # Stored: deflated, it would be refused for its ratio before its fields are read.
+    return _member(folder, "wide_row.zip", [HEADER] + list(_repeat("ab,", 3 * 1000000))
+                   + ["\r\n"], deflate=False)
+
+
+def build(folder: str, rows: int, cases) -> dict:
+    """The source database, its export (timed) and each case's zip: {case: path}."""
     import peestore
     from peestore.demo import MODELS
 
@@ -84,16 +115,9 @@ def build(folder: str, rows: int) -> dict:
     export_s = time.perf_counter() - started
     db.close()
     paths = {"legit": os.path.join(folder, "legit.zip")}
-    paths["bomb"] = _member(folder, "bomb.zip", [HEADER, "1,"] + list(
-        _repeat("0", 1 << 30)) + [",SN,idle,,1,2026-01-01T00:00:00\r\n"])
-    paths["wide_header"] = _member(folder, "wide_header.zip", (
-        ",".join("c%d" % i for i in range(start, start + 1000)) + ("," if start < 999000
-                                                                    else "\r\n")
-        for start in range(0, 1000000, 1000)))
-    paths["big_field"] = _member(folder, "big_field.zip", [HEADER, "1,"] + list(
-        _repeat("x", 100 << 20)) + [",SN,idle,,1,2026-01-01T00:00:00\r\n"], deflate=False)
-    paths["wide_row"] = _member(folder, "wide_row.zip", [HEADER] + list(
-        _repeat("ab,", 3 * 1000000)) + ["\r\n"])
+    for case in cases:
+        if case != "legit":
+            paths[case] = _hostile(folder, case)
     return {"paths": paths, "export_s": export_s}
 
 
@@ -114,7 +138,8 @@ def measure(case: str, folder: str, path: str) -> dict:
         counts = peestore.import_csv(path)
         outcome = "imported %s" % counts
     except peestore.PeestoreError as exc:
-        outcome = "%s: %s" % (type(exc).__name__, str(exc)[:100])
+        public = next(k.__name__ for k in type(exc).__mro__ if k.__name__ in peestore.__all__)
+        outcome = "%s: %s" % (public, str(exc)[:100])
     seconds = time.perf_counter() - started
     return {"peak_kb": _status("VmHWM") - idle, "seconds": round(seconds, 3),
             "outcome": outcome}
@@ -136,9 +161,13 @@ def main(argv: list) -> int:
         return 0
     figures = {"rows": args.rows}
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-        built = build(folder, args.rows)
+        cases = args.cases.split(",")
+        unknown = sorted(set(cases) - set(CASES))
+        if unknown:
+            parser.error("unknown case %s; cases: %s" % (", ".join(unknown), ", ".join(CASES)))
+        built = build(folder, args.rows, cases)
         figures["export_s"] = round(built["export_s"], 3)
-        for case in args.cases.split(","):
+        for case in cases:
             path = built["paths"][case]
             try:
                 out = subprocess.run(
@@ -153,7 +182,7 @@ def main(argv: list) -> int:
         print(json.dumps(figures))
         return 0
     print("export of %d rows: %.2f s" % (args.rows, figures["export_s"]))
-    for case in args.cases.split(","):
+    for case in cases:
         got = figures[case]
         peak = "?" if got["peak_kb"] is None else "%+.1f MB" % (got["peak_kb"] / 1024)
         took = "?" if got["seconds"] is None else "%.2f s" % got["seconds"]

@@ -89,3 +89,37 @@ def test_bad_app_and_hostile_zip_are_one_line_errors(url, tmp_path, capsys):
     assert main(["import", "--db", url, str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "100 times its compressed size" in err
+
+
+def test_readme_section_runs_and_prints_what_it_says(capsys, tmp_path, monkeypatch):
+    """The Python block of README "CSV export and import" runs; its comments are its output."""
+    import pathlib
+    import re
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## CSV export and import\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["{'machine': 1, 'operatorlog': 1, 'recipe': 2}",
+                   "recipes.csv line 2: field speed_rpm: must be between 0 and the machine's "
+                   "max_speed_rpm (2400) (refused by a before_insert hook); nothing was imported"]
+
+
+def test_import_memory_benchmark_runs(tmp_path):
+    """benchmarks/import_memory.py runs (a small smoke run); its figures are not checked."""
+    import os
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks", "import_memory.py")
+    done = subprocess.run([sys.executable, script, "--rows", "200", "--cases",
+                           "legit,wide_row", "--dir", str(tmp_path)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout
+    assert "imported {'machine': 200}" in done.stdout
+    assert "more values than the header's 7 columns" in done.stdout

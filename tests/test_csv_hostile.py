@@ -62,8 +62,7 @@ _CHILD = textwrap.dedent("""
 def _import_in_child(db_path, zip_path, timeout=120):
     peestore.connect("sqlite:///%s" % db_path, models=MODELS).close()
     done = subprocess.run([sys.executable, "-c", _CHILD, str(db_path), str(zip_path)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
