@@ -358,21 +358,24 @@ def _load(archive: zipfile.ZipFile, plan: _Plan, limits: Tuple[int, int],
 def _insert_each(plan: _Plan, rows) -> None:
     """One INSERT per row, between the model's before_insert and after_insert hooks."""
     db, model, sql, params = plan.db, plan.model, plan.insert.sql, plan.insert.params
-    names = [(field.name if field is not None else None, i)
-             for i, (_, _, _, field) in enumerate(plan.columns)]
-    fields = [field for _, _, _, field in plan.columns]
-    converters = [field.db_value if field is not None else plan.info.fields[column].db_value
+    # Per column: the model attribute that holds its value after the hooks (a foreign
+    # key's id accessor, which reads no row), or None for a column the model lacks.
+    attributes = [None if field is None else field.object_id_name
+                  if isinstance(field, peewee.ForeignKeyField) else field.name
+                  for _, _, _, field in plan.columns]
+    names = [(field.name, i) for i, (_, _, _, field) in enumerate(plan.columns)
+             if field is not None]
+    converters = [(field or plan.info.fields[column]).db_value
                   for column, _, _, field in plan.columns]
     send_before, send_after = signals.before_insert.send, signals.after_insert.send
     for line, values in rows:
-        instance = model(**{name: values[i] for name, i in names if name is not None})
+        instance = model(**{name: values[i] for name, i in names})
         try:
             send_before(instance)
         except ValueError as exc:
             raise _hook_error(plan, line, "before_insert", exc) from None
-        data = instance.__data__
-        row = [convert(data.get(field.name) if field is not None else value)
-               for convert, field, value in zip(converters, fields, values)]
+        row = [convert(value if attribute is None else getattr(instance, attribute))
+               for convert, attribute, value in zip(converters, attributes, values)]
         try:
             db.execute_sql(sql, params(row))
         except peewee.DatabaseError as exc:

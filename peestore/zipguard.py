@@ -2,8 +2,9 @@
 
 ``open_zip`` reads the end-of-central-directory record itself, the way
 ``zipfile`` will find it, and refuses a directory over ``MAX_DIRECTORY_BYTES``
-or ``MAX_ENTRIES`` before ``zipfile.ZipFile`` reads it whole (a crafted
-directory otherwise costs hundreds of bytes of memory per declared entry).
+or ``MAX_ENTRIES`` before ``zipfile.ZipFile`` reads it whole (``zipfile``
+reads the directory in one piece and keeps an object per entry, whatever the
+file claims).
 ``open_member`` gives a member's bytes through a reader that counts what
 comes out of the decompressor and refuses, as it reads, a member that
 inflates past ``max_bytes`` or to more than ``MAX_RATIO`` times its
@@ -131,7 +132,7 @@ def open_zip(src: Union[str, os.PathLike, IO[bytes]]) -> zipfile.ZipFile:
         if not own and not fp.seekable():
             raise ValidationError("the zip must be a file that can seek (a path or an "
                                   "open file)")
-        entries, size, start = _directory(fp)
+        _, size, start = _directory(fp)
         _count_entries(fp, size, start)
         if not own:
             fp.seek(0)
