@@ -7,7 +7,7 @@ from .audit import AuditLog
 from .backup import backup
 from .db import connect, database
 from .errors import (BusyError, ConfigurationError, MigrationError, NotSQLiteError,
-                     PeestoreError, RestoreError, ValidationError)
+                     PeestoreError, RestoreError, TooLargeError, ValidationError)
 from .listeners import Change, after_commit, on_restore
 from .models import BaseAuditedModel
 from .prune import prune_audit
@@ -50,6 +50,7 @@ __all__ = [
     "RestPlugin",
     "RestoreError",
     "SoftDeleteQuery",
+    "TooLargeError",
     "ValidationError",
     "actor",
     "after_commit",

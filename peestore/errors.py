@@ -13,6 +13,7 @@ __all__ = [
     "RestoreError",
     "NotSQLiteError",
     "BusyError",
+    "TooLargeError",
 ]
 
 
@@ -68,3 +69,10 @@ class BusyError(PeestoreError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooLargeError(PeestoreError):
+    """An upload (or a part of one) is over a size limit; nothing was changed.
+
+    The message names the limit and how to raise it.
+    """

@@ -5,11 +5,16 @@ through a cursor (SQLite) or in primary-key pages (PostgreSQL, MariaDB, whose
 drivers otherwise fetch a whole result set at once), and each row goes
 straight into a deflated zip entry opened with ``ZipFile.open(name, "w")``.
 The whole export is one read transaction, so the files agree with each other.
+
+The CSV is ``peestore.csvformat``'s: NULL is an empty field, the empty
+string ``""``.  A text value that a spreadsheet would run as a formula
+(it starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR) gets a ``'`` in
+front, as OWASP recommends, and so does one that starts with ``'`` itself;
+the importer takes that one ``'`` off again, so the round trip is exact.
 """
 from __future__ import annotations
 
 import base64
-import csv
 import datetime
 import decimal
 import io
@@ -22,17 +27,20 @@ import zipfile
 
 import peewee
 
+from .audit import JSONTextField
 from .backup import fsync_dir
+from .csvformat import cell, needs_quotes, record_text
 from .db import get_database
-from .errors import PeestoreError
-from .tables import TableInfo, describe_tables, open_connection
+from .tables import TableInfo, describe_tables, open_connection, resolve_tables
+from .values import ANY, INTEGER, NUMBER, STRING, field_kind
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
     Progress = Callable[[str, int], None]
 
-__all__ = ["export_csv", "stream_export", "export_steps", "text_value"]
+__all__ = ["export_csv", "stream_export", "export_steps", "cell_text", "cell_writer",
+           "is_text", "is_json", "FORMULA_START"]
 
 #: Rows fetched per page on PostgreSQL and MariaDB.
 PAGE_ROWS = 1000
@@ -41,24 +49,43 @@ PAGE_ROWS = 1000
 STEP_ROWS = 1000
 
 
-def text_value(field: peewee.Field, raw: Any) -> str:
-    """The CSV text of a database value: what a user would type to get it back.
+#: The first characters of a text cell that get a ``'`` in front on export.
+FORMULA_START = frozenset("=+-@\t\r'")
 
-    ``None`` is the empty field; datetimes are ISO 8601, booleans ``true`` or
-    ``false``, bytes base64, JSON values JSON text.
+
+def is_json(field: peewee.Field) -> bool:
+    """Whether ``field`` holds JSON (its cells are JSON text)."""
+    return isinstance(field, JSONTextField) or "JSON" in str(
+        getattr(field, "field_type", "")).upper()
+
+
+def is_text(field: peewee.Field) -> bool:
+    """Whether ``field`` holds text that export neutralises (not JSON, not a number...)."""
+    return not is_json(field) and field_kind(field) in (STRING, ANY)
+
+
+def cell_text(field: peewee.Field, raw: Any, text: bool = False) -> Optional[str]:
+    """The CSV cell of a database value: what a user would type to get it back.
+
+    ``None`` for NULL; datetimes are ISO 8601, booleans ``true`` or
+    ``false``, bytes base64, JSON values JSON text.  When ``text`` (the
+    field ``is_text``), a string starting with one of ``FORMULA_START`` gets
+    a ``'`` in front.
     """
     if raw is None:
-        return ""
+        return None
     try:
         value = field.python_value(raw)
     except (ValueError, TypeError):
         value = raw
     if value is None:
-        return ""
+        return None
+    if isinstance(value, str):
+        if text and value and value[0] in FORMULA_START:
+            return "'" + value
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return value
     if isinstance(value, (int, float, decimal.Decimal, uuid.UUID)):
         return str(value)
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
@@ -66,10 +93,43 @@ def text_value(field: peewee.Field, raw: Any) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, peewee.Model):
-        return text_value(field, value._pk)
+        return cell_text(field, value._pk)
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return str(value)
+
+
+def cell_writer(field: peewee.Field) -> Callable[[Any], str]:
+    """A function from a raw database value of ``field`` to its CSV cell, quoted as
+    needed: ``csvformat.cell(cell_text(field, raw, is_text(field)))``, with the
+    commonest values (text, integers, floats) taken the short way."""
+    text = is_text(field)
+    kind = field_kind(field)
+
+    def any_value(raw: Any) -> str:
+        return cell(cell_text(field, raw, text))
+
+    if text:
+        def text_cell(raw: Any) -> str:
+            if type(raw) is not str:
+                return any_value(raw)
+            if not raw:
+                return '""'
+            if raw[0] in FORMULA_START:
+                raw = "'" + raw
+            if needs_quotes(raw) is None:
+                return raw
+            return '"' + raw.replace('"', '""') + '"'
+        return text_cell
+    if kind == INTEGER:
+        def integer_cell(raw: Any) -> str:
+            return str(raw) if type(raw) is int else any_value(raw)
+        return integer_cell
+    if kind == NUMBER:
+        def number_cell(raw: Any) -> str:
+            return repr(raw) if type(raw) is float else any_value(raw)
+        return number_cell
+    return any_value
 
 
 def _rows(db: peewee.Database, info: TableInfo) -> Iterator[tuple]:
@@ -116,30 +176,30 @@ def _snapshot(db: peewee.Database):
 
 
 def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[str]] = None,
-                 progress: Optional[Progress] = None) -> Iterator[None]:
+                 progress: Optional[Progress] = None,
+                 models: Optional[Sequence[type]] = None) -> Iterator[None]:
     """Write the export zip to ``fileobj``, yielding every ``STEP_ROWS`` rows.
 
     A generator, so a caller can hand on what was written so far (a streamed
-    HTTP response) or report progress.  Opens a connection if this thread has
-    none.
+    HTTP response) or report progress.  ``tables`` are table or component
+    names (``models`` add to the registered models that name components).
+    Opens a connection if this thread has none.
     """
     with open_connection(db):
-        try:
-            infos = describe_tables(db, tables)
-        except KeyError as exc:
-            raise PeestoreError(f"no table {exc.args[0]!r} in the database; tables: "
-                                f"{', '.join(db.get_tables())}") from None
+        if tables is not None:
+            tables = resolve_tables(db, tables, models)
+        infos = describe_tables(db, tables, models)
         with _snapshot(db), zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED) as zf:
             for info in infos.values():
-                fields = [info.fields[name] for name in info.columns]
+                writers = [cell_writer(info.fields[name]) for name in info.columns]
                 # force_zip64: the entry's size is unknown until its last row.
                 with zf.open(info.name + ".csv", "w", force_zip64=True) as raw:
                     text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-                    writer = csv.writer(text)
-                    writer.writerow(info.columns)
+                    write = text.write
+                    write(record_text(info.columns))
                     count = 0
                     for row in _rows(db, info):
-                        writer.writerow([text_value(f, v) for f, v in zip(fields, row)])
+                        write(",".join([w(v) for w, v in zip(writers, row)]) + "\r\n")
                         count += 1
                         if count % STEP_ROWS == 0:
                             if progress is not None:
@@ -157,6 +217,8 @@ def export_csv(dest: Union[str, os.PathLike], *, database: Optional[peewee.Datab
                tables: Optional[Sequence[str]] = None) -> pathlib.Path:
     """Write a zip of one ``<table>.csv`` per table (default: every table) to ``dest``.
 
+    ``tables`` names tables by table name or by component (``machines`` or
+    ``machine``); an unknown name is a ``ValidationError`` that lists both.
     The audit log is a table like the others.  The zip is written beside
     ``dest`` and renamed into place when complete.  Returns its path.
     """
@@ -165,15 +227,16 @@ def export_csv(dest: Union[str, os.PathLike], *, database: Optional[peewee.Datab
 
 def write_export(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database] = None,
                  tables: Optional[Sequence[str]] = None,
-                 progress: Optional[Progress] = None) -> pathlib.Path:
-    """``export_csv`` with a ``progress(table, rows_written)`` callback."""
+                 progress: Optional[Progress] = None,
+                 models: Optional[Sequence[type]] = None) -> pathlib.Path:
+    """``export_csv`` with a ``progress(table, rows_written)`` callback and more ``models``."""
     db = get_database(database)
     dest = pathlib.Path(dest)
     directory = dest.parent if str(dest.parent) else pathlib.Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=str(directory))
     try:
         with os.fdopen(fd, "wb") as f:
-            for _ in export_steps(f, db, tables, progress):
+            for _ in export_steps(f, db, tables, progress, models):
                 pass
             f.flush()
             os.fsync(f.fileno())
@@ -208,11 +271,12 @@ class _Sink:
 
 
 def stream_export(database: Optional[peewee.Database] = None,
-                  tables: Optional[Sequence[str]] = None) -> Iterator[bytes]:
+                  tables: Optional[Sequence[str]] = None,
+                  models: Optional[Sequence[type]] = None) -> Iterator[bytes]:
     """The export zip as an iterator of byte chunks, for a streamed HTTP response."""
     db = get_database(database)
     sink = _Sink()
-    for _ in export_steps(sink, db, tables):
+    for _ in export_steps(sink, db, tables, models=models):
         chunk = sink.take()
         if chunk:
             yield chunk

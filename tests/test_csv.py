@@ -148,15 +148,17 @@ def test_round_trip_replace_into_the_same_database(connect_db, tmp_path):
     before = _batches()
     zpath = peestore.export_csv(tmp_path / "out.zip")
     Batch.delete().execute()
+    entries = AuditLog.select().count()
     with peestore.actor("operator"):
         counts = peestore.import_csv(zpath, mode="replace")
-    assert counts == {"csv_line": 2, "csv_batch": 3, "audit_log": counts["audit_log"]}
+    assert counts == {"csv_line": 2, "csv_batch": 3}  # audit_log.csv is skipped
     order = list(counts)
     assert order.index("csv_line") < order.index("csv_batch")  # parents first
     assert _batches() == before
     imports = list(AuditLog.select().where(AuditLog.operation == "import")
                    .order_by(AuditLog.id))
-    assert sorted(e.component for e in imports) == ["audit_log", "csv_batch", "lines"]
+    assert sorted(e.component for e in imports) == ["csv_batch", "lines"]
+    assert AuditLog.select().count() == entries + 2  # replace never empties the audit log
     line_entry = [e for e in imports if e.component == "lines"][0]
     assert line_entry.record_id == "*" and line_entry.actor == "operator"
     assert line_entry.after == {"table": "csv_line", "rows": 2, "mode": "replace"}
@@ -245,15 +247,34 @@ def test_replace_with_children_left_behind_fails_cleanly(connect_db, tmp_path):
     assert Line.select().count() == 2
 
 
-def test_append_renumbers_audit_entries(connect_db, tmp_path):
-    """Appending audit_log.csv gives the entries new ids instead of clashing."""
+@pytest.mark.parametrize("mode", ["append", "replace"])
+def test_audit_log_csv_is_skipped(connect_db, tmp_path, mode):
+    """audit_log.csv is never imported, in either mode; the result says it was skipped."""
+    from peestore.importer import load_zip
+
     connect_db(MODELS)
     _fill()
-    zpath = peestore.export_csv(tmp_path / "out.zip", tables=["audit_log"])
-    before = AuditLog.select().count()
-    counts = peestore.import_csv(zpath)
-    assert counts == {"audit_log": before}
-    assert AuditLog.select().count() == 2 * before + 1  # + its own import entry
+    zpath = peestore.export_csv(tmp_path / "out.zip", tables=["audit_log", "csv_line"])
+    forged = _make_zip(tmp_path / "forged.zip", {
+        "audit_log.csv": [["id", "timestamp", "component", "record_id", "operation", "actor",
+                           "before", "after"],
+                          ["999", "2020-01-01T00:00:00", "lines", "1", "delete", "ceo", "",
+                           ""]]})
+    Batch.delete(permanently=True).execute()
+    Line.delete().execute()
+    before = [(e.id, e.actor, e.operation) for e in AuditLog.select().order_by(AuditLog.id)]
+    assert peestore.import_csv(forged, mode=mode) == {}
+    assert [(e.id, e.actor, e.operation) for e in AuditLog.select().order_by(AuditLog.id)
+            ] == before
+    with peestore.actor("restorer"):
+        result = load_zip(zpath, mode=mode)
+    assert result.imported == {"csv_line": 2}
+    assert "never imported" in result.skipped["audit_log"]
+    after = list(AuditLog.select().order_by(AuditLog.id))
+    assert [(e.id, e.actor, e.operation) for e in after[:len(before)]] == before
+    assert [(e.component, e.operation, e.actor) for e in after[len(before):]] == [
+        ("lines", "import", "restorer")]
+    assert not AuditLog.select().where(AuditLog.actor == "ceo").exists()
 
 
 def test_import_rejects_what_is_not_an_export(connect_db, tmp_path):
@@ -263,7 +284,7 @@ def test_import_rejects_what_is_not_an_export(connect_db, tmp_path):
     junk.write_bytes(b"not a zip")
     with pytest.raises(peestore.ValidationError, match="not a zip"):
         peestore.import_csv(junk)
-    with pytest.raises(peestore.ValidationError, match="no table ghosts"):
+    with pytest.raises(peestore.ValidationError, match="no table or component ghosts"):
         peestore.import_csv(_make_zip(tmp_path / "g.zip", {"ghosts.csv": [["id"]]}))
     with pytest.raises(peestore.ValidationError, match="no <table>.csv"):
         peestore.import_csv(_make_zip(tmp_path / "e.zip", {"readme.txt": [["hi"]]}))

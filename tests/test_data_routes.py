@@ -120,7 +120,7 @@ def test_import_round_trip(client):
     client.delete("/tools/1", headers=USER)
     res = client.post("/db/import?mode=replace", upload_files=[("file", "x.zip", exported)],
                       headers=USER)
-    assert res.json == {"imported": {"dr_tool": 2, "dr_use": 0}}
+    assert res.json == {"imported": {"dr_tool": 2, "dr_use": 0}, "skipped": {}}
     assert [t["name"] for t in client.get("/tools/").json] == ["drill", "saw"]
     entries = client.get("/db/audit?operation=import").json
     assert {e["component"] for e in entries} == {"tools", "dr_use"}
@@ -132,7 +132,7 @@ def test_import_mode_as_form_field(client):
     data = _zip({"dr_tool.csv": [["id", "name", "wear"], ["10", "lathe", "0.5"]]})
     res = client.post("/db/import", {"mode": "append"},
                       upload_files=[("file", "x.zip", data)], headers=USER)
-    assert res.json == {"imported": {"dr_tool": 1}}
+    assert res.json == {"imported": {"dr_tool": 1}, "skipped": {}}
 
 
 def test_import_errors(client):
@@ -301,7 +301,7 @@ def test_export_and_import_on_every_backend(connect_db):
     data = client.get("/db/export.zip?tables=dr_tool").body
     res = client.post("/db/import?mode=replace", upload_files=[("file", "x.zip", data)],
                       headers=USER)
-    assert res.json == {"imported": {"dr_tool": 1}}
+    assert res.json == {"imported": {"dr_tool": 1}, "skipped": {}}
     assert AuditLog.select().where(AuditLog.operation == "import").count() == 1
 
 

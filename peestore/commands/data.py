@@ -126,17 +126,32 @@ def _rows_progress(label: str) -> Any:
     return step
 
 
+_APP_HELP = ("MODULE[:ATTR] of the app whose models apply (their component names%s); "
+             "the module is imported first")
+
+
+def _app_models(args: argparse.Namespace) -> Any:
+    if not args.app:
+        return None
+    from .appmodels import app_models
+
+    return app_models(args.app)
+
+
 @command("export", "write every table to a zip of CSV files")
 @arg("out", metavar="OUT.zip", help="the zip file to write")
 @arg("--table", action="append", metavar="TABLE", dest="tables",
-     help="export only this table (repeatable; default: every table)")
+     help="export only this table, by table or component name (repeatable; default: "
+          "every table)")
+@arg("--app", metavar="MODULE[:ATTR]", help=_APP_HELP % "")
 @_database_errors
 def run_export(args: argparse.Namespace) -> int:
     from ..export import write_export
 
+    models = _app_models(args)
     _connect(args)
     step = _rows_progress("export")
-    path = write_export(args.out, tables=args.tables, progress=step)
+    path = write_export(args.out, tables=args.tables, progress=step, models=models)
     step.done()
     print(f"exported to {path} ({os.path.getsize(str(path))} bytes)")
     return 0
@@ -147,19 +162,28 @@ def run_export(args: argparse.Namespace) -> int:
 @arg("--replace", action="store_true",
      help="delete the rows of the tables in the zip first (default: append)")
 @arg("--actor", default="cli", help="who the audit log blames (default: cli)")
+@arg("--app", metavar="MODULE[:ATTR]",
+     help=_APP_HELP % ", checks and hooks: without it rows are checked by column types only")
 @_database_errors
 def run_import(args: argparse.Namespace) -> int:
     from ..actor import actor
     from ..importer import load_zip
 
+    models = _app_models(args)
     _connect(args)
     step = _rows_progress("import")
     with actor(args.actor):
-        counts = load_zip(args.src, mode="replace" if args.replace else "append",
-                          progress=step)
+        result = load_zip(args.src, mode="replace" if args.replace else "append",
+                          progress=step, models=models)
     step.done()
-    for table, rows in counts.items():
+    for table, rows in result.imported.items():
         print(f"{table}: {rows} rows")
+    for table, why in result.skipped.items():
+        print(f"{table}: skipped ({why})")
+    if result.unchecked:
+        hint = "" if args.app else "; give --app MODULE to apply the app's models and hooks"
+        print(f"note: {', '.join(result.unchecked)} checked by column types only (no model: "
+              f"no choices, no hooks){hint}")
     return 0
 
 

@@ -3,8 +3,9 @@
 Uploads (``/db/import``, ``/db/restore``) are streamed to a file beside the
 database, never held in memory; ``/db/export.zip`` is streamed in chunks, and
 ``/db/backup.sqlite`` is sent from a copy (at most ``MAX_DOWNLOADS`` at
-once).  ``/db/import``, ``/db/restore`` and ``/db/backup.sqlite`` need the
-``admin`` role when the plugin has an ``authenticate`` function.
+once).  ``/db/export.zip``, ``/db/import``, ``/db/restore`` and
+``/db/backup.sqlite`` need the ``admin`` role when the plugin has an
+``authenticate`` function.
 """
 from __future__ import annotations
 
@@ -155,27 +156,33 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
 
     def export_zip() -> Any:
         """One CSV per table in a zip, streamed as it is written."""
+        plugin.require_admin()
         db = get_database()
         tables = None
         wanted = bottle.request.query.get("tables")
         if wanted:
-            tables = [t.strip() for t in wanted.split(",") if t.strip()]
-            unknown = sorted(set(tables) - set(db.get_tables()))
-            if unknown:
-                raise bottle.HTTPError(400, f"tables: no table {', '.join(unknown)}")
+            from ..errors import ValidationError
+            from ..tables import resolve_tables
+
+            names = [t.strip() for t in wanted.split(",") if t.strip()]
+            try:
+                # Checked before the response starts: a streamed body cannot turn into a 400.
+                tables = resolve_tables(db, names, plugin.models)
+            except ValidationError as exc:
+                raise bottle.HTTPError(400, f"tables: {exc}") from None
         bottle.response.content_type = "application/zip"
         bottle.response.set_header(
             "Content-Disposition", f'attachment; filename="export-{_stamp()}.zip"')
         bottle.response.set_header("Cache-Control", "no-store")
         from ..export import stream_export
 
-        return stream_export(db, tables)
+        return stream_export(db, tables, plugin.models)
 
     def import_zip() -> Any:
-        """Import a zip as export makes it: all or nothing."""
+        """Import a zip as export makes it: all or nothing; the audit log is skipped."""
         plugin.require_admin()
         from ..backup import sqlite_path
-        from ..importer import MODES, import_csv
+        from ..importer import MODES, load_zip
 
         db = get_database()
         if isinstance(db, peewee.SqliteDatabase):
@@ -187,10 +194,11 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
             mode = bottle.request.query.get("mode") or fields.get("mode") or "append"
             if mode not in MODES:
                 raise bottle.HTTPError(400, f"mode must be append or replace, not {mode!r}")
-            counts = import_csv(path, mode=mode)
+            result = load_zip(path, mode=mode, max_bytes=plugin.max_upload_bytes,
+                              models=plugin.models)
         finally:
             _unlink(path)
-        return json_response({"imported": counts})
+        return json_response({"imported": result.imported, "skipped": result.skipped})
 
     downloads = threading.BoundedSemaphore(MAX_DOWNLOADS)
 

@@ -7,10 +7,10 @@ becomes JSON, so that a request does no introspection of its own.
 from __future__ import annotations
 
 import hashlib
-import re
 
 import peewee
 
+from ..checks import check_converted, check_range, check_text, rules_of
 from ..errors import ConfigurationError
 from ..values import (ANY, BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMBER,  # noqa: F401
                       STRING, TIME, UUID, field_kind, from_json_value, to_json_value)
@@ -43,31 +43,6 @@ def etag_of(body: str) -> str:
     return '"%s"' % hashlib.sha1(body.encode("utf-8")).hexdigest()[:24]
 
 
-_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
-
-
-# NUL (PostgreSQL refuses it in text, SQLite cuts patterns at it) and lone
-# surrogates (JSON can escape them; no database encoding can store them).
-_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
-
-
-def check_range(kind: str, value: Any) -> None:
-    """ValueError for a value no database column can hold on every backend: an
-    integer outside 64 bits, text with a NUL character or a lone surrogate."""
-    if kind == INTEGER and isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
-        raise ValueError("integer out of range")
-    if kind == STRING and isinstance(value, str):
-        check_text(value)
-
-
-def check_text(text: str) -> None:
-    """ValueError for text with a NUL character or a lone surrogate."""
-    bad = _BAD_TEXT.search(text)
-    if bad is not None:
-        raise ValueError("may not contain a NUL character" if bad.group() == "\x00" else
-                         "may not contain a lone surrogate (\\u%04x)" % ord(bad.group()))
-
-
 def _default_of(field: peewee.Field) -> Any:
     default = field.default
     return default() if callable(default) else default
@@ -93,12 +68,10 @@ class ModelInfo:
         self.by_name: Dict[str, peewee.Field] = dict(meta.fields)
         self.kinds: Dict[str, str] = {f.name: field_kind(f) for f in self.fields}
         # Per field, what check_value tests: kind, accepted JSON types, length, choices.
-        self._checks: Dict[str, Tuple[str, Any, Optional[int], Optional[List[Any]]]] = {
-            f.name: (self.kinds[f.name], _ACCEPTS.get(self.kinds[f.name]),
-                     getattr(f, "max_length", None),
-                     [c[0] if isinstance(c, (tuple, list)) else c for c in f.choices]
-                     if f.choices else None)
-            for f in self.fields}
+        self._checks: Dict[str, Tuple[str, Any, Optional[int], Optional[List[Any]]]] = {}
+        for f in self.fields:
+            kind, max_length, allowed = rules_of(f)
+            self._checks[f.name] = (kind, _ACCEPTS.get(kind), max_length, allowed)
         # Read-only: an auto-increment key (the URL names the row) and
         # deleted_at (DELETE and restore set it, with their hooks and audit).
         read_only = {"deleted_at"} if self.soft_delete else set()
@@ -139,16 +112,9 @@ class ModelInfo:
         if accepts is not None and (not isinstance(value, accepts) or isinstance(value, bool)
                                     and kind != BOOLEAN):
             raise ValueError("expected %s" % _NAMES[kind])
-        if kind == STRING:  # the commonest kind: a str (checked above) is its own value
-            check_text(value)
-            converted = value
-        else:
-            converted = from_json_value(field, value)
-            check_range(kind, converted)
-        if max_length and isinstance(converted, str) and len(converted) > max_length:
-            raise ValueError("at most %d characters" % max_length)
-        if allowed is not None and converted not in allowed:
-            raise ValueError("must be one of: %s" % ", ".join(str(a) for a in allowed))
+        # The commonest kind, a string, is its own value (its type is checked above).
+        converted = value if kind == STRING else from_json_value(field, value)
+        check_converted(kind, converted, max_length, allowed)
         return converted
 
     def default_of(self, field: peewee.Field) -> Any:

@@ -353,7 +353,7 @@ class _Builder:
             ("GET", "/db/diagram.svg", "db_diagram", "The schema as an SVG diagram",
              "image/svg+xml", ()),
             ("GET", "/db/export.zip", "db_export", "Every table as CSV, in a zip",
-             "application/zip", ()),
+             "application/zip", admin + ("400",)),
             ("GET", "/db/backup.sqlite", "db_backup", "A consistent online backup (SQLite)",
              "application/x-sqlite3", admin + ("501",)),
         ]
@@ -415,8 +415,11 @@ def _shared_schemas() -> Dict[str, Any]:
         "Health": {"type": "object", "required": ["status"], "properties": {
             "status": {"type": "string", "enum": ["ok", "error"]}, "database": text,
             "latency_ms": {"type": "number"}, "detail": text}},
-        "ImportResult": {"type": "object", "properties": {"imported": {
-            "type": "object", "additionalProperties": {"type": "integer"}}}},
+        "ImportResult": {"type": "object", "properties": {
+            "imported": {"type": "object", "additionalProperties": {"type": "integer"},
+                         "description": "table -> rows imported"},
+            "skipped": {"type": "object", "additionalProperties": text,
+                        "description": "table -> why its file was skipped (the audit log)"}}},
         "RestoreResult": {"type": "object", "properties": {
             "status": text, "restored": {"type": "boolean"}, "bytes": {"type": "integer"}}},
     }

@@ -14,7 +14,7 @@ import logging
 import bottle
 import peewee
 
-from ..errors import BusyError, RestoreError, ValidationError
+from ..errors import BusyError, RestoreError, TooLargeError, ValidationError
 from ..values import dumps
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -118,6 +118,8 @@ def from_exception(exc: BaseException) -> bottle.HTTPResponse:
                          "try again")
         response.set_header("Retry-After", str(max(1, int(exc.retry_after))))
         return response
+    if isinstance(exc, TooLargeError):
+        return error(413, str(exc) or "too large")
     if isinstance(exc, peewee.IntegrityError):
         if is_unique_violation(exc):
             return error(409, "conflict: %s" % _constraint_message(exc))

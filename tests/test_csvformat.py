@@ -1,0 +1,144 @@
+"""Tests of peestore.csvformat: the streaming CSV reader and writer of the data tools."""
+import csv
+import io
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from peestore import csvformat
+from peestore.csvformat import CsvReader, FieldCountError, cell, record_text
+from peestore.errors import TooLargeError, ValidationError
+
+
+def _reader(text, max_field_bytes=1 << 20, max_record_chars=1 << 22, chunk=None,
+            monkeypatch=None):
+    if chunk is not None:
+        monkeypatch.setattr(csvformat, "CHUNK_CHARS", chunk)
+    return CsvReader(io.StringIO(text), "t.csv", max_field_bytes=max_field_bytes,
+                     max_record_chars=max_record_chars)
+
+
+def _all(reader, max_fields=100):
+    out = []
+    while True:
+        record = reader.read(max_fields)
+        if record is None:
+            return out
+        out.append((reader.line, record))
+
+
+class _CountingText(io.StringIO):
+    """A text stream that counts how many characters were read from it."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.taken = 0
+
+    def read(self, n=-1):
+        data = super().read(n)
+        self.taken += len(data)
+        return data
+
+
+def test_writer_tells_null_from_empty_and_quotes_what_needs_it():
+    """NULL is an empty field, "" is two quotes; commas, quotes, CR and LF are quoted."""
+    assert record_text([None, "", "a", 'say "hi"', "a,b", "x\r\ny", "\r"]) == (
+        ',"",a,"say ""hi""","a,b","x\r\ny","\r"\r\n')
+    assert cell(None) == "" and cell("") == '""' and cell("plain") == "plain"
+
+
+def test_reader_tells_null_from_empty():
+    """An empty unquoted field is None, a quoted one the empty string."""
+    assert _all(_reader(',"",x\r\n"",,\r\n')) == [(1, [None, "", "x"]), (2, ["", None, None])]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"])
+def test_reader_accepts_every_line_end(newline, monkeypatch):
+    """CR, LF and CRLF all end a record; a blank line is no record; lines are counted."""
+    text = newline.join(["a,b", "1,2", "", '"x' + newline + 'y",3', "4,5"]) + newline
+    for chunk in (1, 3, 64):
+        assert _all(_reader(text, chunk=chunk, monkeypatch=monkeypatch)) == [
+            (1, ["a", "b"]), (2, ["1", "2"]), (4, ["x" + newline + "y", "3"]),
+            (6, ["4", "5"])]
+
+
+def test_last_record_without_line_end():
+    """The end of the text ends the last record; a trailing comma is one more NULL."""
+    assert _all(_reader("a,b\r\n1,")) == [(1, ["a", "b"]), (2, ["1", None])]
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ('a,b\r\n"x,1\r\n', 2, "not closed"),
+    ('a,b\r\n"multi\nline"x,1\r\n', 3, "after a closing quote"),
+])
+def test_malformed_records_name_their_line(text, line, message):
+    """A quote left open, or text after a closing quote: a ValidationError with its line."""
+    with pytest.raises(ValidationError, match="t.csv line %d: .*%s" % (line, message)):
+        _all(_reader(text))
+
+
+def test_a_long_field_is_refused_while_it_is_read(monkeypatch):
+    """A field over max_field_bytes stops the reading at once, with or without quotes."""
+    for quote in ("", '"'):
+        text = _CountingText("a,b\r\n1," + quote + "x" * 1000000 + quote + "\r\n")
+        monkeypatch.setattr(csvformat, "CHUNK_CHARS", 4096)
+        reader = CsvReader(text, "t.csv", max_field_bytes=10000, max_record_chars=40000)
+        reader.read(2)
+        with pytest.raises(TooLargeError, match="t.csv line 2: a field is longer than 10000 "
+                                                "bytes"):
+            reader.read(2)
+        assert text.taken < 30000
+
+
+def test_field_size_counts_utf8_bytes():
+    """max_field_bytes counts bytes: 6 two-byte characters are over 10 bytes."""
+    assert _all(_reader("éééé,x\n", max_field_bytes=10)) == [(1, ["éééé", "x"])]
+    with pytest.raises(TooLargeError):
+        _all(_reader("éééééé,x\n", max_field_bytes=10))
+
+
+def test_a_long_record_is_refused():
+    """A record of many fields each under the limit is refused past max_record_chars."""
+    with pytest.raises(TooLargeError, match="record is longer than 100 characters"):
+        _all(_reader(",".join(["x" * 20] * 10) + "\n", max_field_bytes=50,
+                     max_record_chars=100))
+
+
+def test_too_many_fields_stop_the_reading(monkeypatch):
+    """A record with more fields than allowed is refused at the first one too many."""
+    monkeypatch.setattr(csvformat, "CHUNK_CHARS", 4096)
+    text = _CountingText("ab," * 1000000 + "\r\n")
+    with pytest.raises(FieldCountError) as info:
+        CsvReader(text, "t.csv", max_field_bytes=100, max_record_chars=10 ** 9).read(5)
+    assert info.value.line == 1 and info.value.limit == 5
+    assert text.taken < 20000
+
+
+def test_no_process_wide_setting_changes():
+    """Reading a 2 MB field changes nothing of the csv module's own limit."""
+    limit = csv.field_size_limit()
+    assert _all(_reader("x" * (2 << 20) + "\n", max_field_bytes=4 << 20))[0][1][0][:1] == "x"
+    assert csv.field_size_limit() == limit
+
+
+_values = st.one_of(st.none(), st.text(alphabet=st.sampled_from(
+    list('ab ,"\r\n\t\'=é\u2028') + ["\U0001F600"]), max_size=8))
+_records = st.lists(st.lists(_values, min_size=2, max_size=4), max_size=5)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(_records, st.sampled_from([1, 2, 5, 4096]))
+def test_what_is_written_reads_back(records, chunk):
+    """Any records, read back in any chunk size: the same values, None and "" kept apart;
+    and the csv module reads the same strings."""
+    text = "".join(record_text(r) for r in records)
+    saved = csvformat.CHUNK_CHARS
+    csvformat.CHUNK_CHARS = chunk
+    try:
+        got = [record for _, record in _all(_reader(text))]
+    finally:
+        csvformat.CHUNK_CHARS = saved
+    assert got == records
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [
+        ["" if v is None else v for v in r] for r in records]
