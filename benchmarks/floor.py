@@ -167,10 +167,10 @@ def main(argv: list) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--peestore-server", action="store_true",
-                        help="serve with peestore.server.make_server (its waitress channel)")
+                        help="serve with peestore.rest._server.make_server (its waitress channel)")
     args = parser.parse_args(argv)
     if args.peestore_server:
-        from peestore.server import make_server as create_server
+        from peestore.rest._server import make_server as create_server
     else:
         from waitress.server import create_server
 

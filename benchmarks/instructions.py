@@ -69,7 +69,7 @@ def run_requests(kind: str, count: int, path: str) -> None:
         for i in range(count):
             call("GET", "/machines/%d" % (1 + i % 100))
     else:
-        for i in range(count):
+        for _ in range(count):
             call("GET", "/machines/?limit=100")
 
 

@@ -4,7 +4,7 @@ Builds a SQLite database with ``--models`` audited models (five columns,
 a unique index, a foreign key each) and ``--rows`` rows per model, backs it
 up, and prints the median of ``--repeat`` runs of:
 
-- the schema comparison alone (``peestore.restore.schema_problems``),
+- the schema comparison alone (``peestore.tools._restore.schema_problems``),
 - a dry-run restore (copy + SHA-256 + header + schema + integrity_check),
 - a full restore (the same, the swap and the audit entry),
 - opening and closing a hardened connection vs a plain ``sqlite3`` one,
@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import peewee  # noqa: E402
 
 import peestore  # noqa: E402
-from peestore.hardening import DEFENSIVE_AVAILABLE, open_sqlite  # noqa: E402
-from peestore.restore import schema_problems  # noqa: E402
+from peestore.db._hardening import DEFENSIVE_AVAILABLE, open_sqlite  # noqa: E402
+from peestore.tools._restore import schema_problems  # noqa: E402
 
 
 def make_models(count):

@@ -146,7 +146,7 @@ class Floor(Target):
 
 
 class QuietFloor(Floor):
-    """The floor on peestore's waitress channel (``peestore.server.make_server``):
+    """The floor on peestore's waitress channel (``peestore.rest._server.make_server``):
     how much of peestore's lead is the server's, not the storage layer's."""
 
     name = "floor, peestore's server"

@@ -3,7 +3,7 @@
     python benchmarks/slow_clients.py [--db-mb 36] [--clients 6] [--upload-mb 300] [--json]
 
 Builds a demo database of about ``--db-mb`` MB in a temporary folder and
-serves it with ``peestore.server.make_server`` (4 threads) in a child
+serves it with ``peestore.rest._server.make_server`` (4 threads) in a child
 process.  Then:
 
 - ``--clients`` clients ask for ``/db/backup.sqlite`` on sockets with a
@@ -32,7 +32,7 @@ import time
 SERVER = r"""
 import sys, peestore
 from peestore.demo import make_app
-from peestore.server import make_server
+from peestore.rest._server import make_server
 app = make_app("sqlite:///" + sys.argv[1])
 server = make_server(app, port=0, threads=4)
 print(server.effective_port, flush=True)

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 
-from .actor import actor, current_actor
-from .audit import AuditLog
-from .backup import backup
-from .db import connect, database
+from .audit._actor import actor, current_actor
+from .audit._log import AuditLog
+from .tools._backup import backup
+from .db._connect import connect, database
 from .errors import (BusyError, ConfigurationError, MigrationError, NotSQLiteError,
                      PeestoreError, RestoreError, TooLargeError, ValidationError)
-from .listeners import Change, after_commit, on_restore
-from .models import BaseAuditedModel
-from .prune import prune_audit
+from .audit._listeners import Change, after_commit, on_restore
+from .model._base import BaseAuditedModel
+from .audit._prune import prune_audit
 from .rest import RestPlugin, bootstrap
-from .restore import restore
-from .server import serve
-from .softdelete import SoftDeleteQuery
+from .tools._restore import restore
+from .rest._server import serve
+from .model._query import SoftDeleteQuery
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ __version__ = "0.1.0"
 
 # The data tools load on first use: a device that only serves the REST API
 # never pays the memory of csv, zipfile and the schema introspection.
-_LAZY = {"diagram_svg": ".diagram", "export_csv": ".export", "import_csv": ".importer"}
+_LAZY = {"diagram_svg": ".tools._diagram", "export_csv": ".tools._export",
+         "import_csv": ".tools._import"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ from peewee import (BooleanField, CharField, DateTimeField, FloatField, ForeignK
                     IntegerField, TextField)
 
 from .errors import ValidationError
-from .models import BaseAuditedModel
+from .model._base import BaseAuditedModel
 from .rest import bootstrap
 from .signals import before_insert, before_update
 
@@ -133,7 +133,7 @@ def make_app(database_url: Optional[str] = None) -> bottle.Bottle:
     The default database is every peestore tool's: ``$PEESTORE_DATABASE_URL``,
     else ``sqlite:///peestore.db``.
     """
-    from .actor import actor
+    from .audit._actor import actor
 
     app = bottle.Bottle()
 
@@ -145,7 +145,7 @@ def make_app(database_url: Optional[str] = None) -> bottle.Bottle:
                 "health": bottle.request.fullpath.rstrip("/") + "/db/health"}
 
     bootstrap(app, models=MODELS, database_url=database_url)
-    from .db import get_database, release_idle
+    from .db._connect import get_database, release_idle
     with get_database().connection_context(), actor("demo"):
         seed()
     release_idle(get_database())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .audit import AuditLog
+from .audit._log import AuditLog
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import pytest
 from playhouse import db_url as playhouse_db_url
 
 import peestore
-from peestore import listeners
+from peestore.audit import _listeners as listeners
 
 BACKENDS = [b.strip() for b in os.environ.get(
     "PEESTORE_TEST_BACKENDS", "sqlite,postgres,mysql").split(",") if b.strip()]

@@ -8,9 +8,9 @@ import peewee
 import pytest
 
 import peestore
-from peestore.backup import NotSQLiteError
+from peestore.tools._backup import NotSQLiteError
 
-backup_module = importlib.import_module("peestore.backup")
+backup_module = importlib.import_module("peestore.tools._backup")
 
 
 class Recipe(peestore.BaseAuditedModel):

@@ -11,7 +11,7 @@ import peewee
 import pytest
 
 import peestore
-from peestore.server import background
+from peestore.rest._server import background
 
 TIMEOUT = 10
 DEADLINE = 30  # seconds a test waits for the server to notice a client has gone

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from peestore.cli import main
+from peestore.cli._main import main
 
 
 def test_help_lists_commands():

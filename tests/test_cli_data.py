@@ -11,7 +11,7 @@ import peewee
 import pytest
 
 import peestore
-from peestore.cli import main
+from peestore.cli._main import main
 
 
 class Valve(peestore.BaseAuditedModel):

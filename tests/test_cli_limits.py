@@ -9,7 +9,7 @@ import pytest
 
 import peestore
 from peestore import AuditLog
-from peestore.cli import COMMANDS, main
+from peestore.cli._main import COMMANDS, main
 
 from . import processes
 from .models import ALL, Product

@@ -23,7 +23,7 @@ import pytest
 
 import peestore
 from peestore import AuditLog
-from peestore.server import background
+from peestore.rest._server import background
 
 from .rest_models import REST_MODELS, Part
 

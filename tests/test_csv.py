@@ -250,7 +250,7 @@ def test_replace_with_children_left_behind_fails_cleanly(connect_db, tmp_path):
 @pytest.mark.parametrize("mode", ["append", "replace"])
 def test_audit_log_csv_is_skipped(connect_db, tmp_path, mode):
     """audit_log.csv is never imported, in either mode; the result says it was skipped."""
-    from peestore.importer import load_zip
+    from peestore.tools._import import load_zip
 
     connect_db(MODELS)
     _fill()
@@ -328,7 +328,7 @@ def test_export_and_import_a_table_without_a_model(connect_db, tmp_path):
 
 def test_export_pages_through_large_tables(connect_db, tmp_path, monkeypatch):
     """On every backend, a table larger than one page comes out whole and in order."""
-    from peestore import export
+    from peestore.tools import _export as export
     monkeypatch.setattr(export, "PAGE_ROWS", 7)
     connect_db(MODELS)
     Line.insert_many([{"name": f"l{i}"} for i in range(50)]).execute()

@@ -5,7 +5,7 @@ import pytest
 
 import peestore
 from peestore import AuditLog
-from peestore.cli import main
+from peestore.cli._main import main
 
 from .test_csv_import import JOB_HEADER, MODELS, PRESS_HEADER, Job, Press, _zip
 

@@ -24,7 +24,7 @@ import pytest
 import peestore
 from peestore import AuditLog, TooLargeError, ValidationError
 from peestore.demo import MODELS, Machine, Recipe
-from peestore.server import background
+from peestore.rest._server import background
 
 HEADER = "id,name,serial,status,location,max_speed_rpm,created_at\r\n"
 ROW_TAIL = ",SN-1,idle,,100,2026-01-01T00:00:00\r\n"

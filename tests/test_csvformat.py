@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peestore import csvformat
-from peestore.csvformat import CsvReader, FieldCountError, cell, record_text
+from peestore.tools import _csv as csvformat
+from peestore.tools._csv import CsvReader, FieldCountError, cell, record_text
 from peestore.errors import TooLargeError, ValidationError
 
 

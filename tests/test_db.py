@@ -3,7 +3,7 @@ import peewee
 import pytest
 
 import peestore
-from peestore.db import get_database
+from peestore.db._connect import get_database
 
 from .models import ALL, User
 

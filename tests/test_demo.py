@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 import webtest
 
-from peestore.db import get_database
+from peestore.db._connect import get_database
 from peestore.demo import Machine, OperatorLog, Recipe, make_app
 
 from . import processes

@@ -2,7 +2,7 @@
 import threading
 import time
 
-from peestore.gate import Gate
+from peestore.db._gate import Gate
 
 
 def test_exclusive_waits_for_shared_holders_and_blocks_new_ones():

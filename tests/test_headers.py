@@ -9,8 +9,8 @@ import webtest
 
 import peestore
 from peestore import AuditLog, ConfigurationError
-from peestore.rest.headers import text_header
-from peestore.server import background
+from peestore.rest._headers import text_header
+from peestore.rest._server import background
 
 TIMEOUT = 10
 

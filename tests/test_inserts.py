@@ -6,7 +6,7 @@ import peewee
 import pytest
 
 import peestore
-from peestore.inserts import insert_row
+from peestore.model._insert import insert_row
 
 
 class Owner(peestore.BaseAuditedModel):

@@ -12,10 +12,10 @@ import peewee
 import webtest
 
 import peestore
-from peestore.gate import gate
-from peestore.rest.compiled import CompiledSelect, JsonRows
-from peestore.rest.fields import ModelInfo
-from peestore.server import background
+from peestore.db._gate import gate
+from peestore.rest._compiled import CompiledSelect, JsonRows
+from peestore.rest._fields import ModelInfo
+from peestore.rest._server import background
 
 from .rest_models import REST_MODELS, Part
 

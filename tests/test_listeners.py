@@ -4,7 +4,7 @@ import logging
 import pytest
 
 import peestore
-from peestore.listeners import notify_restore
+from peestore.audit._listeners import notify_restore
 
 from .models import ALL, Product, Setting, User
 

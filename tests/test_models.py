@@ -9,7 +9,7 @@ import pytest
 import peestore
 from peestore import AuditLog
 from peestore.testing import capture_audit
-from peestore.values import from_json_value
+from peestore.model._values import from_json_value
 
 from .models import ALL, Product, Reading, Setting, User
 

@@ -11,9 +11,9 @@ import pytest
 import webtest
 
 import peestore
-from peestore import parking
-from peestore.db import release_idle
-from peestore.server import background
+from peestore.db import _pool as parking
+from peestore.db._connect import release_idle
+from peestore.rest._server import background
 
 from .rest_models import REST_MODELS
 

@@ -37,13 +37,13 @@ from peewee import (BigIntegerField, BlobField, BooleanField, CharField, DateFie
 
 import peestore
 from peestore.errors import ValidationError
-from peestore.rest.fields import (BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMBER,
+from peestore.rest._fields import (BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMBER,
                                   STRING, TIME, UUID, ModelInfo)
-from peestore.rest.filters import (OPERATORS, RESERVED, ListQuery, operators_for,
+from peestore.rest._filters import (OPERATORS, RESERVED, ListQuery, operators_for,
                                    parse_list_query)
-from peestore.rest.responses import is_unique_violation
-from peestore.rest.routes import CREATE, PATCH, REPLACE, validate_body
-from peestore.values import dumps
+from peestore.rest._responses import is_unique_violation
+from peestore.rest._routes import CREATE, PATCH, REPLACE, validate_body
+from peestore.model._values import dumps
 
 _EXAMPLES = int(os.environ.get("PEESTORE_PROPERTY_EXAMPLES", "0") or 0)
 

@@ -261,7 +261,7 @@ def test_admin_role_on_data_routes(secured):
     """/db/backup.sqlite, /db/import and /db/restore need the admin role."""
     rules = {route.rule for route in secured.app.routes}
     if "/db/backup.sqlite" not in rules:
-        pytest.skip("the data routes (peestore.rest.data_routes) are not there yet")
+        pytest.skip("the data routes (peestore.rest._data_routes) are not there yet")
     secured.get("/db/backup.sqlite", headers={"Authorization": "op"}, status=403)
     secured.post("/db/restore", headers={"Authorization": "op"}, status=403)
     secured.post("/db/import", headers={"Authorization": "op"}, status=403)

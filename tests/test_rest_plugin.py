@@ -6,8 +6,8 @@ import pytest
 import webtest
 
 import peestore
-from peestore.db import get_database
-from peestore.gate import gate
+from peestore.db._connect import get_database
+from peestore.db._gate import gate
 
 from .rest_models import REST_MODELS, Part
 

@@ -4,7 +4,7 @@ import random
 
 import peewee
 
-from peestore.rest.rows import raw_converter
+from peestore.rest._rows import raw_converter
 
 
 def _slow(field, value):
@@ -33,7 +33,7 @@ def test_sqlite_datetime_text_as_peewee_reads_it():
 
 def test_raw_rows_give_what_peewee_rows_give(sqlite_db):
     import peestore
-    from peestore.rest.fields import ModelInfo
+    from peestore.rest._fields import ModelInfo
 
     from .rest_models import Part
 

@@ -8,7 +8,7 @@ import peewee
 import pytest
 
 import peestore
-from peestore.gate import gate
+from peestore.db._gate import gate
 
 
 class Recipe(peestore.BaseAuditedModel):
@@ -320,7 +320,7 @@ def test_a_dry_run_writes_no_entry(live, tmp_path):
 
 def test_a_restore_from_the_command_line_is_blamed_on_cli(live, db_path, tmp_path, capsys):
     """peestore restore writes the entry with actor cli."""
-    from peestore.cli import main
+    from peestore.cli._main import main
 
     live.close()
     assert main(["restore", "--db", f"sqlite:///{db_path}", str(tmp_path / "good.sqlite")]) == 0

@@ -14,8 +14,8 @@ import webtest
 
 import peestore
 from peestore import AuditLog
-from peestore.gate import gate
-from peestore.server import background
+from peestore.db._gate import gate
+from peestore.rest._server import background
 
 
 class Press(peestore.BaseAuditedModel):

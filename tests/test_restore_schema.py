@@ -11,7 +11,7 @@ import pytest
 
 import peestore
 from peestore import AuditLog
-from peestore.hardening import DEFENSIVE_AVAILABLE, open_sqlite
+from peestore.db._hardening import DEFENSIVE_AVAILABLE, open_sqlite
 
 
 class Machine(peestore.BaseAuditedModel):
@@ -507,7 +507,7 @@ def test_the_schema_parser_takes_any_text():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from peestore import schema
+    from peestore.tools import _schema as schema
 
     pieces = st.sampled_from([
         "CREATE", "TABLE", "VIRTUAL", "INDEX", "ON", "t", '"q""x"', "`b`", "[s]", "'str''s'",

@@ -25,9 +25,9 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
                                                status_code_conformance)
 
 import peestore
-from peestore.db import get_database
+from peestore.db._connect import get_database
 from peestore.demo import MODELS, make_app
-from peestore.rest.openapi import build_document
+from peestore.rest._openapi import build_document
 
 EXAMPLES = int(os.environ.get("PEESTORE_SCHEMATHESIS_EXAMPLES", "0") or 0) or 25
 

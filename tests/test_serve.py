@@ -16,8 +16,8 @@ import bottle
 import pytest
 
 import peestore
-from peestore.commands.serve import load_app
-from peestore.server import background
+from peestore.cli._serve import load_app
+from peestore.rest._server import background
 
 from . import processes
 from .rest_models import REST_MODELS, Part
@@ -278,7 +278,7 @@ def test_start_line_never_shows_a_password():
     """The start line names a server database by scheme, user, host, port and name only."""
     import peewee
 
-    from peestore.banner import database_label
+    from peestore.rest._banner import database_label
 
     pg = peewee.PostgresqlDatabase("plant", user="op", password="s3cret", host="db.local",
                                    port=5433)

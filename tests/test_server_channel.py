@@ -5,7 +5,7 @@ import time
 
 import bottle
 
-from peestore.server import background
+from peestore.rest._server import background
 
 CHUNK = 256 * 1024
 # 24 MB: over waitress' outbuf_high_watermark (16 MB), where the worker stops

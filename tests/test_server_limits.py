@@ -8,7 +8,7 @@ import peewee
 import pytest
 
 import peestore
-from peestore.server import background, make_server, request_body_limit
+from peestore.rest._server import background, make_server, request_body_limit
 
 TIMEOUT = 10
 

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from peestore import upload
-from peestore.upload import UploadError, UploadTooLarge, read_multipart
+from peestore.rest import _upload as upload
+from peestore.rest._upload import UploadError, UploadTooLarge, read_multipart
 
 
 def _body(boundary, parts, preamble=b""):

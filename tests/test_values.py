@@ -6,7 +6,7 @@ import uuid
 import peewee
 import pytest
 
-from peestore.values import from_json_value, to_json_value
+from peestore.model._values import from_json_value, to_json_value
 
 
 @pytest.mark.parametrize("field, text, expected", [

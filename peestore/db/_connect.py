@@ -1,0 +1,249 @@
+"""The database: one ``DatabaseProxy`` the models are bound to, and ``connect``."""
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import peewee
+
+from ..errors import ConfigurationError
+from ._hardening import check_pragmas, harden, hardened_factory
+from ..audit._listeners import track_transactions
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional, Union
+
+__all__ = ["database", "connect", "get_database", "registered_models", "release_idle",
+           "DEFAULT_URL", "SQLITE_PRAGMAS", "FORCED_SQLITE_PRAGMAS"]
+
+DEFAULT_URL = "sqlite:///peestore.db"
+
+#: Applied to every SQLite database unless ``pragmas`` overrides them.
+SQLITE_PRAGMAS: Dict[str, Any] = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "foreign_keys": 1,
+    # Milliseconds a writer waits for another writer's lock before failing.
+    "busy_timeout": 5000,
+}
+
+#: Applied after ``SQLITE_PRAGMAS`` and the caller's pragmas, which may not
+#: change them (``peestore.hardening``): a file's schema is not trusted.
+FORCED_SQLITE_PRAGMAS: Dict[str, Any] = {"trusted_schema": 0}
+
+class _Proxy(peewee.DatabaseProxy):
+    """A ``DatabaseProxy`` whose transactions are the real database's own.
+
+    peewee's proxy builds transaction objects around itself; peestore's
+    change tracking lives on the database's transaction objects, so the proxy
+    hands those out instead.
+    """
+
+    def _real(self) -> peewee.Database:
+        if self.obj is None:
+            raise ConfigurationError("no database yet: call peestore.connect() first")
+        return self.obj
+
+    def atomic(self, *args: Any, **kwargs: Any):
+        return self._real().atomic(*args, **kwargs)
+
+    def transaction(self, *args: Any, **kwargs: Any):
+        return self._real().transaction(*args, **kwargs)
+
+    def savepoint(self):
+        return self._real().savepoint()
+
+
+#: Every ``BaseAuditedModel`` is bound to this proxy; ``connect`` points it at a database.
+database = _Proxy()
+
+_registered: List[type] = []
+
+
+def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[type] = (),
+            create_tables: bool = True, migrate: bool = False,
+            pragmas: Optional[Dict[str, Any]] = None) -> peewee.Database:
+    """Open the database at ``url`` and bind ``peestore.database`` to it.
+
+    ``url`` is a ``playhouse.db_url`` URL or a peewee ``Database``; by default
+    the ``PEESTORE_DATABASE_URL`` environment variable, else
+    ``sqlite:///peestore.db``.  Returns the real ``Database``.
+    """
+    from ..audit._log import AuditLog
+
+    models = list(models)
+    if isinstance(url, peewee.Database):
+        db = url
+        if isinstance(db, peewee.SqliteDatabase):
+            _harden_database(db, pragmas)
+    else:
+        if url is None:
+            url = os.environ.get("PEESTORE_DATABASE_URL") or DEFAULT_URL
+        if not isinstance(url, str):
+            raise ConfigurationError(
+                "connect() takes a database URL or a peewee Database, got %r" % (url,))
+        db = _plain_sqlite(url, pragmas)
+    if db is None:
+        # playhouse.db_url imports every backend's extension (pools, postgres_ext,
+        # sqlite_ext...): loaded only for URLs that need it.
+        from playhouse import db_url
+
+        scheme = url.split(":", 1)[0].lower()
+        if scheme not in db_url.schemes:
+            raise ConfigurationError(
+                "unknown database URL scheme %r in %r; use one of: %s" % (
+                    scheme, url, ", ".join(sorted(db_url.schemes))))
+        kwargs: Dict[str, Any] = {}
+        if db_url.schemes[scheme] is not None and issubclass(
+                db_url.schemes[scheme], peewee.SqliteDatabase):
+            kwargs["pragmas"] = _sqlite_pragmas(pragmas)
+        try:
+            db = db_url.connect(url, **kwargs)
+        except (ImportError, RuntimeError) as exc:
+            raise ConfigurationError(
+                "cannot open %s: %s (install the driver extra: peestore[postgres] "
+                "or peestore[mysql])" % (scheme, exc)) from exc
+        if isinstance(db, peewee.SqliteDatabase):
+            _harden_database(db, pragmas)
+
+    previous = database.obj
+    if previous is not None and previous is not db:
+        if not previous.is_closed():
+            previous.close()
+        release_idle(previous)
+    track_transactions(db)
+    database.initialize(db)
+    _registered[:] = models
+
+    if migrate:
+        from ._migrate import migrate_models
+        migrate_models(db, [AuditLog] + models)
+    elif create_tables:
+        if db.is_closed():
+            with db.connection_context():
+                db.create_tables([AuditLog] + models, safe=True)
+            # A pool would keep that connection (and its page cache) open
+            # until the first request needs one.
+            release_idle(db)
+        else:
+            db.create_tables([AuditLog] + models, safe=True)
+    return db
+
+
+#: URL options that configure the connection or the pool; any other option of a
+#: ``sqlite://`` URL is a pragma (``sqlite:///app.db?synchronous=full``).
+_SQLITE_OPTIONS = frozenset((
+    "timeout", "returning_clause", "detect_types", "check_same_thread", "cached_statements",
+    "uri", "autocommit", "isolation_level", "max_connections", "stale_timeout"))
+
+
+def _sqlite_pragmas(*layers: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """peestore's SQLite pragmas with ``layers`` over them, the last one winning,
+    then ``FORCED_SQLITE_PRAGMAS``; a layer that would change those is refused."""
+    merged = dict(SQLITE_PRAGMAS)
+    for layer in layers:
+        check_pragmas(layer)
+        merged.update(layer or {})
+    for name in FORCED_SQLITE_PRAGMAS:
+        merged.pop(name, None)
+    merged.update(FORCED_SQLITE_PRAGMAS)
+    return merged
+
+
+def _harden_database(db: peewee.SqliteDatabase, pragmas: Optional[Dict[str, Any]]) -> None:
+    """Give a ``SqliteDatabase`` built by the caller peestore's pragmas and hardened
+    connections (``peestore.hardening``)."""
+    db._pragmas = list(_sqlite_pragmas(dict(db._pragmas or ()),  # private: _pragmas
+                                       pragmas).items())
+    if _opens_with_sqlite3(db):
+        params = db.connect_params  # private: connect_params
+        params["factory"] = hardened_factory(params.get("factory"))
+    if not db.is_closed():
+        conn = db.connection()
+        if isinstance(conn, sqlite3.Connection):
+            harden(conn)
+
+
+def _opens_with_sqlite3(db: peewee.SqliteDatabase) -> bool:
+    """Whether ``db`` opens its connections with ``sqlite3.connect`` (which takes a
+    ``factory``), not a driver of its own (APSW, sqlcipher)."""
+    for klass in type(db).__mro__:
+        if "_connect" in vars(klass):  # private: _connect
+            if klass.__module__ in ("playhouse.pool", __name__, "peestore.db._pool"):
+                continue  # a pool's _connect calls the database's own
+            return klass is peewee.SqliteDatabase
+    return False
+
+
+def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewee.Database]:
+    """A ``sqlite://`` URL's database, pooled; None for any other URL.
+
+    A file database is a ``peestore.parking.SqlitePool``, a
+    ``playhouse.pool.PooledSqliteDatabase``: closing a connection hands it back
+    to the pool, so a request that opens and closes one costs no
+    ``sqlite3.connect``, no pragmas and no WAL checkpoint (SQLite checkpoints
+    and removes the WAL whenever its last connection closes); the REST plugin's
+    worker threads even keep theirs between requests.
+    ``:memory:`` is not pooled: each of its connections is a database of its own.
+    The URL's query options are read as ``playhouse.db_url`` reads them;
+    those that are not connection or pool options are pragmas.
+    """
+    if not url.startswith("sqlite://") or "#" in url:
+        return None
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.netloc:
+        return None
+    options: Dict[str, Any] = {}
+    if parsed.query:
+        from playhouse.db_url import parseresult_to_dict
+
+        options = parseresult_to_dict(parsed)
+        del options["database"]
+    merged = _sqlite_pragmas({k: v for k, v in options.items() if k not in _SQLITE_OPTIONS},
+                             pragmas)
+    options = {k: v for k, v in options.items() if k in _SQLITE_OPTIONS}
+    path = parsed.path[1:] or ":memory:"
+    options["factory"] = hardened_factory()
+    if path == ":memory:":
+        options.pop("max_connections", None)
+        options.pop("stale_timeout", None)
+        return peewee.SqliteDatabase(path, pragmas=merged, **options)
+    from ._pool import SqlitePool
+
+    # No cap by default: the server's worker threads bound how many are in use.
+    options.setdefault("max_connections", None)
+    options.setdefault("check_same_thread", False)
+    return SqlitePool(path, pragmas=merged, **options)
+
+
+def release_idle(db: peewee.Database) -> None:
+    """Close the idle connections a pooled database keeps (no-op otherwise): those in
+    the pool and those worker threads keep between requests (``peestore.parking``)."""
+    close_idle = getattr(db, "close_idle", None)
+    if close_idle is not None:
+        from ._pool import close_parked
+
+        close_parked(db)
+        close_idle()
+
+
+def get_database(db: Optional[peewee.Database] = None) -> peewee.Database:
+    """Return ``db``, else the database ``connect`` opened."""
+    if db is not None:
+        if isinstance(db, peewee.DatabaseProxy):
+            db = db.obj
+        if db is None:
+            raise ConfigurationError(
+                "that DatabaseProxy is not initialised; call peestore.connect() first")
+        return db
+    if database.obj is None:
+        raise ConfigurationError("no database yet: call peestore.connect() first")
+    return database.obj
+
+
+def registered_models() -> List[type]:
+    """The models passed to the last ``connect(models=...)``."""
+    return list(_registered)

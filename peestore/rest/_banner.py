@@ -1,0 +1,65 @@
+"""The line a server prints when it starts: where it listens and which database it serves."""
+from __future__ import annotations
+
+import os
+
+import peewee
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
+
+__all__ = ["database_label", "server_urls", "start_line"]
+
+
+def database_label(db: Optional[peewee.Database] = None) -> str:
+    """``db`` (default: the connected one) as a URL, never with a password.
+
+    A SQLite file is named by its absolute path (``sqlite:////srv/machine.db``),
+    so the operator sees which file a relative URL meant.
+    """
+    from ..db._connect import database
+
+    if db is None:
+        db = database.obj
+    if db is None:
+        return "none connected"
+    name = db.database
+    if isinstance(db, peewee.SqliteDatabase):
+        if name and name != ":memory:" and not str(name).startswith("file:"):
+            name = os.path.abspath(name)
+        return "sqlite:///%s" % name
+    if isinstance(db, peewee.PostgresqlDatabase):
+        scheme = "postgresql"
+    elif isinstance(db, peewee.MySQLDatabase):
+        scheme = "mysql"
+    else:
+        scheme = type(db).__name__
+    params = getattr(db, "connect_params", None) or {}  # private: connect_params
+    user, host, port = params.get("user"), params.get("host"), params.get("port")
+    netloc = "%s%s%s" % (user + "@" if user else "", host or "",
+                         ":%s" % port if port else "")
+    return "%s://%s/%s" % (scheme, netloc, name)
+
+
+def server_urls(server: Any) -> List[str]:
+    """The base URL of each socket a waitress server (``make_server``) listens on."""
+    listening = getattr(server, "effective_listen", None)  # private: effective_listen
+    if not listening:
+        listening = [(server.effective_host, server.effective_port)]  # private: effective_*
+    urls = []
+    for host, port in listening:
+        if host == "unix" and not isinstance(port, int):  # waitress' Unix socket: its path
+            urls.append("unix:%s" % port)
+            continue
+        if ":" in str(host):
+            host = "[%s]" % host
+        urls.append("http://%s:%s/" % (host, port))
+    return urls
+
+
+def start_line(server: Any, name: str = "peestore",
+               db: Optional[peewee.Database] = None) -> str:
+    """``name: serving on URL (database URL); Ctrl-C stops``: printed when a server starts."""
+    return "%s: serving on %s (database %s); Ctrl-C stops" % (
+        name, " and ".join(server_urls(server)), database_label(db))

@@ -1,0 +1,264 @@
+"""The ``/db`` data routes: diagram, CSV export/import, backup and restore.
+
+Uploads (``/db/import``, ``/db/restore``) are streamed to a file beside the
+database, never held in memory; ``/db/export.zip`` is streamed in chunks, and
+``/db/backup.sqlite`` is sent from a copy (at most ``MAX_DOWNLOADS`` at
+once).  ``/db/export.zip``, ``/db/import``, ``/db/restore`` and
+``/db/backup.sqlite`` need the ``admin`` role when the plugin has an
+``authenticate`` function.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import os
+import tempfile
+import threading
+
+import bottle
+import peewee
+
+from ..db._connect import get_database
+from ._responses import error, json_response
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+__all__ = ["add_data_routes", "MAX_DOWNLOADS"]
+
+MAX_DOWNLOADS = 2    # backup downloads at once, per plugin (each holds a copy on disk)
+_DOWNLOAD_RETRY = 10  # seconds, the Retry-After of a refused download
+_NOT_SQLITE = ("{what} works on SQLite databases only; back up PostgreSQL with pg_dump "
+               "and MariaDB/MySQL with mariadb-dump (or mysqldump)")
+
+
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _flag(fields: Dict[str, str], name: str, default: bool) -> bool:
+    """A boolean option from the query string or the form (query wins)."""
+    value = bottle.request.query.get(name)
+    if value is None:
+        value = fields.get(name)
+    if value is None or value == "":
+        return default
+    text = value.strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise bottle.HTTPError(400, f"{name} must be true or false, not {value!r}")
+
+
+def _sqlite_file(what: str) -> str:
+    db = get_database()
+    if not isinstance(db, peewee.SqliteDatabase):
+        # error(), not HTTPError: the plugin hides the detail of a 5xx HTTPError.
+        raise error(501, _NOT_SQLITE.format(what=what))
+    from ..tools._backup import sqlite_path
+
+    return sqlite_path(db, what)
+
+
+def _receive(plugin: Any, directory: str, suffix: str,
+             fields: Tuple[str, ...], digest: Optional[Any] = None
+             ) -> Tuple[str, Dict[str, str]]:
+    """Stream the multipart field ``file`` into a new file in ``directory``; the route
+    takes the text ``fields`` besides it (``digest``, a ``hashlib`` object, sees the
+    file's bytes on the way)."""
+    from ._upload import UploadError, UploadTooLarge, body_limit, read_multipart
+
+    request = bottle.request
+    limit = plugin.max_upload_bytes
+    length: Optional[int] = request.content_length
+    if length is not None and length < 0:
+        length = None
+    if length is not None and length > body_limit(limit):
+        raise bottle.HTTPError(413, f"upload of {length} bytes is over the limit: a file of "
+                                    f"at most {limit} bytes (max_upload_bytes) in a form of "
+                                    f"at most {body_limit(limit)} bytes")
+    fd, path = tempfile.mkstemp(prefix=".upload.", suffix=suffix, dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            sink: Any = out
+            if digest is not None:
+                from ..tools._restore import Sha256Writer
+
+                sink = Sha256Writer(out, digest)
+            values = read_multipart(request.environ["wsgi.input"],
+                                    request.environ.get("CONTENT_TYPE", ""), length,
+                                    "file", sink, limit, fields)
+            out.flush()
+            os.fsync(out.fileno())
+    except UploadTooLarge as exc:
+        _unlink(path)
+        raise bottle.HTTPError(413, f"{exc} (max_upload_bytes)") from None
+    except UploadError as exc:
+        _unlink(path)
+        raise bottle.HTTPError(400, str(exc)) from None
+    except BaseException:
+        _unlink(path)
+        raise
+    return path, values
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class _Download(io.FileIO):
+    """A backup copy being sent, unlinked as soon as it is open; closing it (the
+    download ended, the client left, the server timed the connection out) gives
+    back the download's slot."""
+
+    _path: Optional[str] = None
+    _release: Optional[Callable[[], None]] = None
+
+    def __init__(self, path: str, release: Callable[[], None]) -> None:
+        super().__init__(path, "rb")
+        self._release = release
+        try:
+            os.unlink(path)
+        except OSError:  # Windows cannot unlink an open file: done on close
+            self._path = path
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            path, self._path = self._path, None
+            if path is not None:
+                _unlink(path)
+            release, self._release = self._release, None
+            if release is not None:
+                release()
+
+
+def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
+    """Add the data routes of SPEC section 6 to ``app`` (called by ``RestPlugin.setup``).
+
+    Each route imports its tool when first called: an app that never exports
+    or restores does not hold csv, zipfile or the schema introspection.
+    """
+
+    def diagram() -> str:
+        """The schema diagram, drawn from the live database."""
+        bottle.response.content_type = "image/svg+xml; charset=utf-8"
+        bottle.response.set_header("Cache-Control", "no-store")
+        from ..tools._diagram import diagram_svg
+
+        return diagram_svg()
+
+    def export_zip() -> Any:
+        """One CSV per table in a zip, streamed as it is written."""
+        plugin.require_admin()
+        db = get_database()
+        tables = None
+        wanted = bottle.request.query.get("tables")
+        if wanted:
+            from ..errors import ValidationError
+            from ..tools._tables import resolve_tables
+
+            names = [t.strip() for t in wanted.split(",") if t.strip()]
+            try:
+                # Checked before the response starts: a streamed body cannot turn into a 400.
+                tables = resolve_tables(db, names, plugin.models)
+            except ValidationError as exc:
+                raise bottle.HTTPError(400, f"tables: {exc}") from None
+        bottle.response.content_type = "application/zip"
+        bottle.response.set_header(
+            "Content-Disposition", f'attachment; filename="export-{_stamp()}.zip"')
+        bottle.response.set_header("Cache-Control", "no-store")
+        from ..tools._export import stream_export
+
+        return stream_export(db, tables, plugin.models)
+
+    def import_zip() -> Any:
+        """Import a zip as export makes it: all or nothing; the audit log is skipped."""
+        plugin.require_admin()
+        from ..tools._backup import sqlite_path
+        from ..tools._import import MODES, load_zip
+
+        db = get_database()
+        if isinstance(db, peewee.SqliteDatabase):
+            directory = os.path.dirname(os.path.abspath(sqlite_path(db, "import")))
+        else:
+            directory = tempfile.gettempdir()
+        path, fields = _receive(plugin, directory, ".zip", ("mode",))
+        try:
+            mode = bottle.request.query.get("mode") or fields.get("mode") or "append"
+            if mode not in MODES:
+                raise bottle.HTTPError(400, f"mode must be append or replace, not {mode!r}")
+            result = load_zip(path, mode=mode, max_bytes=plugin.max_upload_bytes,
+                              models=plugin.models)
+        finally:
+            _unlink(path)
+        return json_response({"imported": result.imported, "skipped": result.skipped})
+
+    downloads = threading.BoundedSemaphore(MAX_DOWNLOADS)
+
+    def backup_sqlite() -> Any:
+        """A consistent online backup, sent from a copy by the server's main loop."""
+        plugin.require_admin()
+        live = _sqlite_file("backup")
+        if not downloads.acquire(blocking=False):
+            raise error(503, f"{MAX_DOWNLOADS} backup downloads are running already; "
+                        "try again when one has ended",
+                        headers={"Retry-After": str(_DOWNLOAD_RETRY)})
+        from ..tools._backup import backup
+
+        # A consistent snapshot needs either a copy or a read transaction held
+        # for the whole download, which would stop WAL checkpoints (the -wal
+        # file grows) for as long as a client takes to read: a copy it is.
+        fd, path = tempfile.mkstemp(prefix=".backup.", suffix=".sqlite",
+                                    dir=os.path.dirname(os.path.abspath(live)))
+        os.close(fd)
+        try:
+            backup(path)
+            download = _Download(path, downloads.release)
+        except BaseException:
+            _unlink(path)
+            downloads.release()
+            raise
+        bottle.response.content_type = "application/x-sqlite3"
+        bottle.response.set_header(
+            "Content-Disposition", f'attachment; filename="backup-{_stamp()}.sqlite"')
+        bottle.response.set_header("Content-Length", str(os.fstat(download.fileno()).st_size))
+        bottle.response.set_header("Cache-Control", "no-store")
+        # A file, not an iterator: Bottle hands it to the server's
+        # wsgi.file_wrapper, and waitress sends it from its main loop, so the
+        # request (its worker thread, its gate and its connection) ends here.
+        return download
+
+    def restore_sqlite() -> Any:
+        """Replace the database with an uploaded backup (validated first; audited)."""
+        plugin.require_admin()
+        live = _sqlite_file("restore")
+        import hashlib
+
+        from ..tools._restore import restore_staged
+
+        digest = hashlib.sha256()
+        path, fields = _receive(plugin, os.path.dirname(os.path.abspath(live)), ".restore",
+                                ("integrity_check", "dry_run"), digest)
+        try:
+            integrity_check = _flag(fields, "integrity_check", True)
+            dry_run = _flag(fields, "dry_run", False)
+        except BaseException:
+            _unlink(path)
+            raise
+        return json_response(restore_staged(path, integrity_check=integrity_check,
+                                            dry_run=dry_run, wait=plugin.restore_wait,
+                                            sha256=digest.hexdigest()))
+
+    route = plugin.route_path
+    app.route(route("/db/diagram.svg"), "GET", diagram)
+    app.route(route("/db/export.zip"), "GET", export_zip)
+    app.route(route("/db/import"), "POST", import_zip)
+    app.route(route("/db/backup.sqlite"), "GET", backup_sqlite)
+    app.route(route("/db/restore"), "POST", restore_sqlite)

@@ -1,0 +1,109 @@
+"""``GET /db/health`` and ``GET /db/audit``."""
+from __future__ import annotations
+
+import logging
+import time
+
+import bottle
+import peewee
+
+from ..audit._log import OPERATIONS, AuditLog
+from ..db._connect import get_database
+from ..model._values import dumps, from_json_value
+from ._fields import check_text
+from ._filters import parse_int_param, query_params
+from ._responses import JSON, error, json_response
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["add_db_routes", "health", "audit", "AUDIT_PARAMS", "backend_name"]
+
+log = logging.getLogger("peestore.rest")
+
+AUDIT_PARAMS = ("component", "record_id", "actor", "operation", "since", "until",
+                "limit", "offset")
+
+
+def backend_name(db: peewee.Database) -> str:
+    """``sqlite``, ``postgresql``, ``mysql`` or the class name."""
+    if isinstance(db, peewee.SqliteDatabase):
+        return "sqlite"
+    if isinstance(db, peewee.PostgresqlDatabase):
+        return "postgresql"
+    if isinstance(db, peewee.MySQLDatabase):
+        return "mysql"
+    return type(db).__name__
+
+
+def health() -> Any:
+    """GET /db/health: 200 when a real ``SELECT 1`` answers, else 503."""
+    db = get_database()
+    started = time.perf_counter()
+    try:
+        db.execute_sql("SELECT 1").fetchone()
+    except Exception as exc:  # any failure to answer is "unhealthy", never a 500
+        log.warning("health check failed: %s", exc)
+        return json_response({"status": "error", "database": backend_name(db),
+                              "detail": "the database did not answer (%s)"
+                                        % type(exc).__name__}, 503)
+    elapsed = (time.perf_counter() - started) * 1000.0
+    bottle.response.content_type = JSON
+    return dumps({"status": "ok", "database": backend_name(db),
+                  "latency_ms": round(elapsed, 3)})
+
+
+def audit() -> str:
+    """GET /db/audit: audit entries, newest first, filtered; X-Total-Count."""
+    query = query_params()
+    for name in query:
+        if name not in AUDIT_PARAMS:
+            raise error(400, "unknown query parameter %r; use %s"
+                        % (name, ", ".join(AUDIT_PARAMS)))
+    where = []
+    for name in ("component", "record_id", "actor"):
+        if name in query:
+            try:
+                check_text(query[name])
+            except ValueError as exc:
+                raise error(400, "query parameter %s: %s" % (name, exc)) from None
+            where.append(getattr(AuditLog, name) == query[name])
+    if "operation" in query:
+        operation = query["operation"]
+        if operation not in OPERATIONS:
+            raise error(400, "query parameter operation: %r is not one of %s"
+                        % (operation, ", ".join(OPERATIONS)))
+        where.append(AuditLog.operation == operation)
+    for name in ("since", "until"):
+        if name in query:
+            try:
+                when = from_json_value(AuditLog.timestamp, query[name])
+            except ValueError:
+                raise error(400, "query parameter %s: expected an ISO 8601 date and time "
+                            "(UTC unless it has an offset), got %r"
+                            % (name, query[name])) from None
+            where.append(AuditLog.timestamp >= when if name == "since"
+                         else AuditLog.timestamp <= when)
+    limit = parse_int_param("limit", query["limit"], 1, 1000) if "limit" in query else 100
+    offset = parse_int_param("offset", query["offset"]) if "offset" in query else 0
+    select = AuditLog.select()
+    if where:
+        select = select.where(*where)
+    entries = list(select.order_by(AuditLog.id.desc()).limit(limit).offset(offset))
+    count = len(entries)
+    if count < limit and (count or not offset):
+        total = offset + count
+    else:
+        counter = AuditLog.select(peewee.fn.COUNT(peewee.SQL("*")))
+        total = (counter.where(*where) if where else counter).scalar()
+    response = bottle.response
+    response.content_type = JSON
+    response.set_header("X-Total-Count", str(total))
+    return dumps([entry.to_dict(with_changed=True) for entry in entries])
+
+
+def add_db_routes(app: bottle.Bottle, plugin: Any) -> None:
+    """Add ``/db/health`` and ``/db/audit`` under the plugin's prefix."""
+    app.route(plugin.route_path("/db/health"), "GET", health, name="peestore.db.health")
+    app.route(plugin.route_path("/db/audit"), "GET", audit, name="peestore.db.audit")

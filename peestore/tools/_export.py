@@ -1,0 +1,285 @@
+"""CSV export: a zip with one ``<table>.csv`` per table, written row by row.
+
+Memory stays flat whatever the table size: rows come from the database
+through a cursor (SQLite) or in primary-key pages (PostgreSQL, MariaDB, whose
+drivers otherwise fetch a whole result set at once), and each row goes
+straight into a deflated zip entry opened with ``ZipFile.open(name, "w")``.
+The whole export is one read transaction, so the files agree with each other.
+
+The CSV is ``peestore.csvformat``'s: NULL is an empty field, the empty
+string ``""``.  A text value that a spreadsheet would run as a formula
+(it starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR) gets a ``'`` in
+front, as OWASP recommends, and so does one that starts with ``'`` itself;
+the importer takes that one ``'`` off again, so the round trip is exact.
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+import io
+import json
+import os
+import pathlib
+import tempfile
+import uuid
+import zipfile
+
+import peewee
+
+from ..audit._log import JSONTextField
+from ._backup import fsync_dir
+from ._csv import cell, needs_quotes, record_text
+from ..db._connect import get_database
+from ._tables import TableInfo, describe_tables, open_connection, resolve_tables
+from ..model._values import ANY, INTEGER, NUMBER, STRING, field_kind
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
+    Progress = Callable[[str, int], None]
+
+__all__ = ["export_csv", "stream_export", "export_steps", "cell_text", "cell_writer",
+           "is_text", "is_json", "FORMULA_START"]
+
+#: Rows fetched per page on PostgreSQL and MariaDB.
+PAGE_ROWS = 1000
+
+#: Rows between two progress reports (and two flushes of a streamed response).
+STEP_ROWS = 1000
+
+
+#: The first characters of a text cell that get a ``'`` in front on export.
+FORMULA_START = frozenset("=+-@\t\r'")
+
+
+def is_json(field: peewee.Field) -> bool:
+    """Whether ``field`` holds JSON (its cells are JSON text)."""
+    return isinstance(field, JSONTextField) or "JSON" in str(
+        getattr(field, "field_type", "")).upper()
+
+
+def is_text(field: peewee.Field) -> bool:
+    """Whether ``field`` holds text that export neutralises (not JSON, not a number...)."""
+    return not is_json(field) and field_kind(field) in (STRING, ANY)
+
+
+def cell_text(field: peewee.Field, raw: Any, text: bool = False) -> Optional[str]:
+    """The CSV cell of a database value: what a user would type to get it back.
+
+    ``None`` for NULL; datetimes are ISO 8601, booleans ``true`` or
+    ``false``, bytes base64, JSON values JSON text.  When ``text`` (the
+    field ``is_text``), a string starting with one of ``FORMULA_START`` gets
+    a ``'`` in front.
+    """
+    if raw is None:
+        return None
+    try:
+        value = field.python_value(raw)
+    except (ValueError, TypeError):
+        value = raw
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if text and value and value[0] in FORMULA_START:
+            return "'" + value
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, peewee.Model):
+        return cell_text(field, value._pk)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def cell_writer(field: peewee.Field) -> Callable[[Any], str]:
+    """A function from a raw database value of ``field`` to its CSV cell, quoted as
+    needed: ``csvformat.cell(cell_text(field, raw, is_text(field)))``, with the
+    commonest values (text, integers, floats) taken the short way."""
+    text = is_text(field)
+    kind = field_kind(field)
+
+    def any_value(raw: Any) -> str:
+        return cell(cell_text(field, raw, text))
+
+    if text:
+        def text_cell(raw: Any) -> str:
+            if type(raw) is not str:
+                return any_value(raw)
+            if not raw:
+                return '""'
+            if raw[0] in FORMULA_START:
+                raw = "'" + raw
+            if needs_quotes(raw) is None:
+                return raw
+            return '"' + raw.replace('"', '""') + '"'
+        return text_cell
+    if kind == INTEGER:
+        def integer_cell(raw: Any) -> str:
+            return str(raw) if type(raw) is int else any_value(raw)
+        return integer_cell
+    if kind == NUMBER:
+        def number_cell(raw: Any) -> str:
+            return repr(raw) if type(raw) is float else any_value(raw)
+        return number_cell
+    return any_value
+
+
+def _rows(db: peewee.Database, info: TableInfo) -> Iterator[tuple]:
+    """Every row of ``info``'s table as raw database values, in primary-key order."""
+    table = peewee.Table(info.name)
+    columns = [peewee.Column(table, name) for name in info.columns]
+    key = [peewee.Column(table, name) for name in info.primary_key]
+    query = table.select(*columns).bind(db)
+    if isinstance(db, peewee.SqliteDatabase) or not key:
+        # sqlite3 steps through the result; it never holds the whole table.
+        yield from (query.order_by(*key) if key else query).tuples().iterator()
+        return
+    positions = [info.columns.index(name) for name in info.primary_key]
+    last = None
+    while True:
+        page = query.order_by(*key).limit(PAGE_ROWS)
+        if last is not None:
+            if len(key) == 1:
+                page = page.where(key[0] > last[0])
+            else:
+                page = page.where(peewee.Tuple(*key) > peewee.Tuple(*last))
+        rows = list(page.tuples())
+        yield from rows
+        if len(rows) < PAGE_ROWS:
+            return
+        last = [rows[-1][i] for i in positions]
+
+
+def _snapshot(db: peewee.Database):
+    """A transaction in which every read sees the same snapshot of the database."""
+    txn = db.atomic()
+    if isinstance(db, peewee.PostgresqlDatabase) and db.transaction_depth() == 0:
+        class _RepeatableRead:
+            def __enter__(self):
+                txn.__enter__()
+                db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                return txn
+
+            def __exit__(self, *exc):
+                return txn.__exit__(*exc)
+        return _RepeatableRead()
+    # SQLite (WAL) and InnoDB (REPEATABLE READ by default) snapshot at the first read.
+    return txn
+
+
+def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[str]] = None,
+                 progress: Optional[Progress] = None,
+                 models: Optional[Sequence[type]] = None) -> Iterator[None]:
+    """Write the export zip to ``fileobj``, yielding every ``STEP_ROWS`` rows.
+
+    A generator, so a caller can hand on what was written so far (a streamed
+    HTTP response) or report progress.  ``tables`` are table or component
+    names (``models`` add to the registered models that name components).
+    Opens a connection if this thread has none.
+    """
+    with open_connection(db):
+        if tables is not None:
+            tables = resolve_tables(db, tables, models)
+        infos = describe_tables(db, tables, models)
+        with _snapshot(db), zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED) as zf:
+            for info in infos.values():
+                writers = [cell_writer(info.fields[name]) for name in info.columns]
+                # force_zip64: the entry's size is unknown until its last row.
+                with zf.open(info.name + ".csv", "w", force_zip64=True) as raw:
+                    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                    write = text.write
+                    write(record_text(info.columns))
+                    count = 0
+                    for row in _rows(db, info):
+                        write(",".join([w(v) for w, v in zip(writers, row)]) + "\r\n")
+                        count += 1
+                        if count % STEP_ROWS == 0:
+                            if progress is not None:
+                                progress(info.name, count)
+                            text.flush()
+                            yield
+                    text.flush()
+                    text.detach()
+                if progress is not None:
+                    progress(info.name, count)
+                yield
+
+
+def export_csv(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database] = None,
+               tables: Optional[Sequence[str]] = None) -> pathlib.Path:
+    """Write a zip of one ``<table>.csv`` per table (default: every table) to ``dest``.
+
+    ``tables`` names tables by table name or by component (``machines`` or
+    ``machine``); an unknown name is a ``ValidationError`` that lists both.
+    The audit log is a table like the others.  The zip is written beside
+    ``dest`` and renamed into place when complete.  Returns its path.
+    """
+    return write_export(dest, database=database, tables=tables)
+
+
+def write_export(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database] = None,
+                 tables: Optional[Sequence[str]] = None,
+                 progress: Optional[Progress] = None,
+                 models: Optional[Sequence[type]] = None) -> pathlib.Path:
+    """``export_csv`` with a ``progress(table, rows_written)`` callback and more ``models``."""
+    db = get_database(database)
+    dest = pathlib.Path(dest)
+    directory = dest.parent if str(dest.parent) else pathlib.Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=str(directory))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for _ in export_steps(f, db, tables, progress, models):
+                pass
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, str(dest))
+        fsync_dir(directory)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return dest
+
+
+class _Sink:
+    """A write-only byte buffer: ``ZipFile`` writes into it, the response drains it."""
+
+    def __init__(self) -> None:
+        self._parts: List[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts = []
+        return data
+
+
+def stream_export(database: Optional[peewee.Database] = None,
+                  tables: Optional[Sequence[str]] = None,
+                  models: Optional[Sequence[type]] = None) -> Iterator[bytes]:
+    """The export zip as an iterator of byte chunks, for a streamed HTTP response."""
+    db = get_database(database)
+    sink = _Sink()
+    for _ in export_steps(sink, db, tables, models=models):
+        chunk = sink.take()
+        if chunk:
+            yield chunk
+    chunk = sink.take()
+    if chunk:
+        yield chunk

@@ -1,0 +1,405 @@
+"""Restore a SQLite database from a backup file: validate, then swap atomically.
+
+The uploaded file is hostile until proven otherwise: it is opened only on
+connections that do not trust its schema (``peestore.hardening``), and its
+schema must match the live database's object by object (``peestore.schema``)
+before SQLite checks its pages, so none of its own SQL runs first.
+
+Order of work, so that any failure leaves the live database untouched:
+
+1. copy the backup beside the live file (same file system: ``os.replace`` is
+   atomic there), hashing it on the way, and check its header, its schema
+   against the live database's and ``PRAGMA integrity_check``;
+2. with the gate held exclusive (no request in flight, new ones wait; at most
+   ``wait`` seconds, else ``BusyError`` and nothing changes), close this
+   thread's connection and switch the live database out of WAL mode on a
+   private connection: that folds the ``-wal`` into the file and fails while
+   any other connection still has it open, so no journal can outlive the swap;
+3. hard-link (or copy) the live file to ``<name>.pre-restore``, ``os.replace``
+   the new file over the live one, fsync the directory, reopen, and write the
+   restore's own audit entry (who, and the file's size and SHA-256).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+import stat
+import struct
+import tempfile
+
+import peewee
+
+from ._backup import fsync_dir, fsync_file, sqlite_path
+from ..db._connect import database as _proxy
+from ..db._connect import get_database, registered_models, release_idle
+from ..errors import ConfigurationError, PeestoreError, RestoreError
+from ..db._gate import gate
+from ..db._hardening import open_sqlite
+from ..audit._listeners import notify_restore
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import IO, Any, Dict, List, Optional, Union
+    from ._schema import Schema
+
+__all__ = ["restore", "restore_staged", "check_backup", "schema_problems", "stage_file",
+           "Sha256Writer", "SQLITE_MAGIC", "DEFAULT_WAIT"]
+
+log = logging.getLogger("peestore.restore")
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Seconds a restore waits for the requests in flight before it gives up.
+DEFAULT_WAIT = 10.0
+_CHUNK = 1 << 20
+
+
+def restore(src: Union[str, os.PathLike], *, database: Optional[peewee.Database] = None,
+            integrity_check: bool = True, dry_run: bool = False,
+            wait: Optional[float] = DEFAULT_WAIT) -> Dict[str, Any]:
+    """Replace the live SQLite database with the backup file ``src``.
+
+    Returns ``{"status": "ok", "restored": bool, "bytes": n}``; ``restored``
+    is false for a ``dry_run``, which validates and changes nothing.  Raises
+    ``RestoreError`` when the file is not a usable backup, its schema
+    included (the live database is then untouched), and ``BusyError`` when
+    the requests in flight do not finish within ``wait`` seconds (nothing
+    changes).  A restore writes one audit entry into the restored database.
+    ``src`` itself is never modified.
+    """
+    _check_wait(wait)
+    db = get_database(database)
+    live = sqlite_path(db, "restore()")
+    digest = hashlib.sha256()
+    staged = stage_file(src, live, digest)
+    return _restore_staged(db, live, staged, integrity_check, dry_run, wait,
+                           digest.hexdigest())
+
+
+class Sha256Writer:
+    """A binary file that keeps the SHA-256 of what is written to it."""
+
+    def __init__(self, f: IO[bytes], digest: Optional[Any] = None) -> None:
+        self.f = f
+        self.digest = digest if digest is not None else hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.f.write(data)
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
+def stage_file(src: Union[str, os.PathLike], live: str, digest: Optional[Any] = None) -> str:
+    """Copy ``src`` to a new temporary file beside ``live``; returns its path.
+
+    ``digest`` (a ``hashlib`` object) is updated with the bytes as they are copied.
+    """
+    if not os.path.isfile(str(src)):
+        raise RestoreError(f"no backup file at {src}")
+    fd, staged = tempfile.mkstemp(prefix=f".{os.path.basename(live)}.", suffix=".restore",
+                                  dir=os.path.dirname(os.path.abspath(live)))
+    try:
+        with open(str(src), "rb") as fin, os.fdopen(fd, "wb") as fout:
+            shutil.copyfileobj(fin, Sha256Writer(fout, digest) if digest else fout, _CHUNK)
+            fout.flush()
+            os.fsync(fout.fileno())
+    except BaseException:
+        _remove(staged)
+        raise
+    return staged
+
+
+def restore_staged(staged: str, *, database: Optional[peewee.Database] = None,
+                   integrity_check: bool = True, dry_run: bool = False,
+                   wait: Optional[float] = DEFAULT_WAIT,
+                   sha256: Optional[str] = None) -> Dict[str, Any]:
+    """``restore`` of a file already written beside the live database (it is consumed).
+
+    ``sha256`` is the file's SHA-256 if the caller hashed it while writing it.
+    """
+    try:
+        _check_wait(wait)
+        db = get_database(database)
+        live = sqlite_path(db, "restore()")
+        if sha256 is None:
+            sha256 = _hash_file(staged)
+    except BaseException:
+        _remove(staged)
+        raise
+    return _restore_staged(db, live, staged, integrity_check, dry_run, wait, sha256)
+
+
+def _check_wait(wait: Optional[float]) -> None:
+    if wait is None:
+        return
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) \
+            or not 0 <= wait < float("inf"):
+        raise ConfigurationError(f"wait must be a number of seconds >= 0 (or None: no "
+                                 f"limit), got {wait!r}")
+
+
+def _hash_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _restore_staged(db: peewee.Database, live: str, staged: str, integrity_check: bool,
+                    dry_run: bool, wait: Optional[float], sha256: str) -> Dict[str, Any]:
+    try:
+        size = os.path.getsize(staged)
+        check_backup(staged, db, integrity_check=integrity_check)
+        if dry_run:
+            return {"status": "ok", "restored": False, "bytes": size}
+        if db.in_transaction():
+            raise PeestoreError("restore() cannot run inside a transaction; call it outside "
+                                "db.atomic()")
+        # Less of the WAL left to fold while requests wait at the gate.
+        _checkpoint(live)
+        with gate.exclusive(timeout=wait):
+            _swap(db, live, staged)
+            _audit(db, size, sha256)
+    finally:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            _remove(staged + suffix)
+    notify_restore()
+    return {"status": "ok", "restored": True, "bytes": size}
+
+
+def _audit(db: peewee.Database, size: int, sha256: str) -> None:
+    """The restore's own entry, in the database just restored."""
+    from ..audit._actor import current_actor
+    from ..audit._log import AuditLog, utcnow, write_entries
+
+    entry = {"component": "db", "operation": "restore", "record_id": "*", "before": None,
+             "after": {"bytes": size, "sha256": sha256}}
+    opened = db.is_closed()
+    try:
+        with _connection(db), db.atomic():
+            if _proxy.obj is db:
+                write_entries([entry])
+            else:  # restore(database=...) of a database the models are not bound to
+                AuditLog.insert(timestamp=utcnow(), actor=current_actor(), **entry).execute(db)
+        if opened:
+            # The pool would keep that connection; closed, the new file is left
+            # as it came (no -wal beside it) until the next request opens it.
+            release_idle(db)
+    except Exception as exc:
+        log.exception("restore: the audit entry could not be written")
+        raise PeestoreError(f"the backup was restored, but its audit entry could not be "
+                            f"written: {exc}") from None
+
+
+class _connection:
+    """Open ``db`` for the block if it is closed (and close it after)."""
+
+    def __init__(self, db: peewee.Database) -> None:
+        self.db = db
+        self.opened = False
+
+    def __enter__(self) -> None:
+        if self.db.is_closed():
+            self.db.connect()
+            self.opened = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.opened:
+            self.db.close()
+
+
+def check_header(path: str) -> None:
+    """Reject a file that is not a complete SQLite database by its 100-byte header."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        header = f.read(100)
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise RestoreError("not a SQLite database (bad header); upload a file made by "
+                           "peestore backup")
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        raise RestoreError(f"not a SQLite database (page size {page_size})")
+    if size % page_size:
+        raise RestoreError(f"truncated SQLite file: {size} bytes is not a whole number "
+                           f"of {page_size}-byte pages")
+    change_counter, pages = struct.unpack(">II", header[24:32])
+    valid_for = struct.unpack(">I", header[92:96])[0]
+    # The page count in the header is only valid when written by SQLite 3.7+
+    # in the same transaction as the change counter.
+    if pages and change_counter == valid_for and size < pages * page_size:
+        raise RestoreError(f"truncated SQLite file: {size} bytes, the header says "
+                           f"{pages * page_size}")
+
+
+def check_backup(path: str, db: Optional[peewee.Database] = None, *,
+                 integrity_check: bool = True) -> None:
+    """Raise ``RestoreError`` unless ``path`` is a sound SQLite file whose schema
+    matches the live database ``db``'s (see ``schema_problems``)."""
+    db = get_database(db)
+    check_header(path)
+    try:
+        conn = open_sqlite(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise RestoreError(f"cannot open the backup: {exc}") from None
+    try:
+        # Make the file standalone (no -wal needed) before it is swapped in.
+        conn.execute("PRAGMA journal_mode=DELETE").fetchone()
+        # The schema first: integrity_check evaluates CHECK constraints and
+        # index expressions, which must be the live database's own by then.
+        problems = schema_problems(conn, db)
+        if problems:
+            from ._schema import summary
+
+            raise RestoreError("the backup's schema does not match the live database's "
+                               "(live vs file): " + summary(problems))
+        if integrity_check:
+            problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
+            if problems != ["ok"]:
+                raise RestoreError("the backup failed PRAGMA integrity_check: "
+                                   + "; ".join(problems[:5]))
+    except sqlite3.Error as exc:
+        raise RestoreError(f"the backup is not a usable SQLite database: {exc}") from None
+    finally:
+        conn.close()
+
+
+def schema_problems(conn: sqlite3.Connection, db: peewee.Database) -> List[str]:
+    """How the schema of the file open on ``conn`` differs from live database ``db``'s.
+
+    Compared object by object: the tables of the registered models and of the
+    audit log (with no registered models, every table of the live database),
+    with their indexes and triggers, must be the same; the file may hold no
+    trigger or view the live database does not have; see
+    ``peestore.schema.compare_schemas`` for other tables.  Empty when it fits.
+    """
+    from ..audit._log import AuditLog
+    from ._schema import compare_schemas, fold, read_schema
+
+    models = registered_models()
+    with _connection(db):
+        live = read_schema(_query(db))
+        if models:
+            owned = list(dict.fromkeys(fold(m._meta.table_name) for m in [AuditLog] + models))
+            for table in owned:
+                live.describe(_query(db), table)
+            missing = [m for m in [AuditLog] + models
+                       if fold(m._meta.table_name) not in live.tables]
+            if missing:
+                _describe_models(live, missing)
+        else:
+            owned = live.table_names()
+            for table in owned:
+                live.describe(_query(db), table)
+
+    def query(sql: str, params: tuple = ()) -> List[tuple]:
+        return conn.execute(sql, params).fetchall()
+
+    return compare_schemas(live, read_schema(query, owned), owned)
+
+
+def _query(db: peewee.Database) -> Any:
+    def query(sql: str, params: tuple = ()) -> List[tuple]:
+        return db.execute_sql(sql, params).fetchall()
+    return query
+
+
+def _describe_models(live: Schema, models: List[type]) -> None:
+    """Add to ``live`` the tables of ``models`` it lacks, as ``create_tables`` would
+    make them (the live database was connected with ``create_tables=False``)."""
+    from ..db._hardening import HardenedConnection
+    from ._schema import fold, read_schema
+
+    scratch = peewee.SqliteDatabase(":memory:", factory=HardenedConnection)
+    scratch.connect()
+    try:
+        for model in models:
+            peewee.SchemaManager(model, scratch).create_all(safe=True)
+        tables = [fold(m._meta.table_name) for m in models]
+        made = read_schema(_query(scratch), tables)
+    finally:
+        scratch.close()
+    for table in tables:
+        live.tables[table] = made.tables[table]
+        live.table_sql[table] = made.table_sql[table]
+        live.index_sql[table] = made.index_sql.get(table, [])
+
+
+def _swap(db: peewee.Database, live: str, staged: str) -> None:
+    was_open = not db.is_closed()
+    if was_open:
+        db.close()
+    # Nothing is in flight (the gate is exclusive): the pool's idle connections
+    # would keep the old file open, so they go too.
+    release_idle(db)
+    try:
+        _fold_journal(live)
+        for suffix in ("-wal", "-shm", "-journal"):
+            _remove(live + suffix)
+        previous = live + ".pre-restore"
+        _keep_copy(live, previous)
+        if os.path.exists(live):  # the new file gets the old one's permissions
+            os.chmod(staged, stat.S_IMODE(os.stat(live).st_mode))
+        os.replace(staged, live)
+        fsync_dir(os.path.dirname(os.path.abspath(live)))
+    finally:
+        if was_open:
+            db.connect()
+
+
+def _checkpoint(live: str) -> None:
+    """Copy what the live database's WAL holds into its file, as far as readers let."""
+    if not os.path.exists(live + "-wal"):
+        return
+    try:
+        conn = open_sqlite(live, timeout=1.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass  # only a head start: _fold_journal does it for good
+
+
+def _fold_journal(live: str) -> None:
+    """Fold the live database's WAL into its file, or fail if it is in use elsewhere."""
+    if not os.path.exists(live):
+        return
+    try:
+        conn = open_sqlite(live, timeout=5.0, isolation_level=None)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise RestoreError(f"the live database is in use by another connection ({exc}); close "
+                           "it and try again; nothing was changed") from None
+    if str(mode).lower() != "delete":
+        raise RestoreError("the live database is in use by another connection (it stays "
+                           f"in {mode} mode); close it and try again; nothing was changed")
+
+
+def _keep_copy(live: str, previous: str) -> None:
+    """Make ``previous`` a copy of ``live`` (a hard link where the file system has them)."""
+    if not os.path.exists(live):
+        return
+    tmp = previous + ".tmp"
+    _remove(tmp)
+    try:
+        os.link(live, tmp)
+    except OSError:  # FAT and some network file systems have no hard links
+        shutil.copyfile(live, tmp)
+        fsync_file(tmp)
+    os.replace(tmp, previous)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
