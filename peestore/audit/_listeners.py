@@ -1,25 +1,28 @@
 """After-commit change listeners and restore listeners.
 
 peewee runs no code when a transaction commits or a savepoint rolls back, so
-``connect`` gives the database transaction and savepoint objects that keep the
-changes written inside them: a rolled-back savepoint drops its own changes,
-a rolled-back transaction drops all of them, and a commit hands them to the
-listeners once the data is safely on disk.
+``connect`` wraps the transaction and savepoint objects the database hands
+out (``Database.transaction()`` and ``Database.savepoint()``, through which
+``atomic()`` goes too) in objects that keep the changes written inside them:
+a rolled-back savepoint drops its own changes, a rolled-back transaction drops
+all of them, and a commit hands them to the listeners once the data is safely
+on disk.  The wrappers delegate everything else to peewee's own objects.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-import types
-
-import peewee
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Tuple
 
+    import peewee
+
 __all__ = ["Change", "after_commit", "on_restore", "notify_restore", "record_change",
-           "track_transactions", "listening", "remove_listener"]
+           "track_transactions", "listening", "remove_listener", "in_owned_transaction",
+           "owned_transaction", "unowned", "reset_listeners"]
 
 log = logging.getLogger("peestore")
 
@@ -44,10 +47,15 @@ class Change:
 
 _listeners: List[Tuple[Tuple[type, ...], Callable[[List[Change]], Any]]] = []
 _restore_listeners: List[Callable[[], Any]] = []
+
+
 class _Local(threading.local):
-    # A class-level default: a thread that never kept a change finds None, not
+    # Class-level defaults: a thread that never kept a change finds None, not
     # an AttributeError (which getattr would raise and catch on every write).
     pending: Optional[List[Change]] = None
+    # How many of this thread's open transactions peestore opened itself
+    # (``owned_transaction``), outermost first; see ``in_owned_transaction``.
+    owned: int = 0
 
 
 _local = _Local()
@@ -72,6 +80,16 @@ def remove_listener(fn: Callable) -> None:
     """Unregister a listener added with ``after_commit`` or ``on_restore``."""
     _listeners[:] = [item for item in _listeners if item[1] is not fn]
     _restore_listeners[:] = [item for item in _restore_listeners if item is not fn]
+
+
+def reset_listeners() -> Callable[[], None]:
+    """Remove every listener; returns a function that puts them back (for tests)."""
+    saved = list(_listeners), list(_restore_listeners)
+    del _listeners[:], _restore_listeners[:]
+
+    def put_back() -> None:
+        _listeners[:], _restore_listeners[:] = saved
+    return put_back
 
 
 def on_restore(fn: Callable[[], Any]) -> Callable[[], Any]:
@@ -128,43 +146,178 @@ def _flush() -> None:
             log.exception("after_commit listener %r failed", fn)
 
 
-class _TrackedTransaction(peewee._transaction):
-    def __enter__(self):
-        if self.db.transaction_depth() == 0:
+def in_owned_transaction() -> bool:
+    """True inside a transaction peestore itself opened for a unit of work (a write,
+    a REST request's lock-check-write): a write nested in it needs no savepoint of
+    its own, since any failure aborts the whole unit."""
+    return _local.owned > 0
+
+
+class _Wrapper:
+    """Delegates to one of peewee's transaction or savepoint objects."""
+
+    __slots__ = ("_inner", "_db")
+
+    def __init__(self, inner: Any, db: peewee.Database) -> None:
+        self._inner = inner
+        self._db = db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __call__(self, fn: Callable) -> Callable:
+        # As a decorator: a fresh transaction (or savepoint) per call.
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with self._fresh():
+                return fn(*args, **kwargs)
+        return inner
+
+
+class _Transaction(_Wrapper):
+    """A transaction whose commit hands its changes to the listeners."""
+
+    __slots__ = ("_outermost", "_begin_args")
+
+    def __init__(self, inner: Any, db: peewee.Database, args: tuple, kwargs: dict) -> None:
+        super().__init__(inner, db)
+        self._outermost = False
+        self._begin_args = (args, kwargs)
+
+    def _fresh(self) -> _Transaction:
+        args, kwargs = self._begin_args
+        return self._db.transaction(*args, **kwargs)
+
+    def __enter__(self) -> _Transaction:
+        self._outermost = self._db.transaction_depth() == 0
+        if self._outermost:
             _discard()
-        return super().__enter__()
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        outermost = self._outermost
+        try:
+            result = self._inner.__exit__(exc_type, exc, tb)
+        except BaseException:
+            if outermost:
+                _discard()
+            raise
+        if outermost:
+            if exc_type is None:
+                _flush()
+            else:
+                _discard()
+        return result
 
     def commit(self, begin: bool = True) -> None:
-        super().commit(begin)
+        self._inner.commit(begin)
         _flush()
 
     def rollback(self, begin: bool = True) -> None:
         _discard()
-        super().rollback(begin)
+        self._inner.rollback(begin)
 
 
-class _TrackedSavepoint(peewee._savepoint):
-    _mark = 0
+class _Savepoint(_Wrapper):
+    """A savepoint whose rollback drops the changes written inside it."""
 
-    def _begin(self) -> None:
-        super()._begin()
+    __slots__ = ("_mark",)
+
+    def __init__(self, inner: Any, db: peewee.Database) -> None:
+        super().__init__(inner, db)
+        self._mark = 0
+
+    def _fresh(self) -> _Savepoint:
+        return self._db.savepoint()
+
+    def __enter__(self) -> _Savepoint:
+        self._inner.__enter__()
         self._mark = len(_pending())
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        if exc_type is not None:
+            del _pending()[self._mark:]
+        try:
+            return self._inner.__exit__(exc_type, exc, tb)
+        except BaseException:
+            del _pending()[self._mark:]
+            raise
 
     def rollback(self, begin: bool = True) -> None:
         del _pending()[self._mark:]
-        super().rollback(begin)
+        self._inner.rollback(begin)
 
 
-def _transaction(self, *args, **kwargs):
-    return _TrackedTransaction(self, *args, **kwargs)
+class unowned:
+    """A block of code that is not part of the unit of work around it (a write's
+    hooks): writes in it take savepoints of their own again, so a hook that
+    catches a nested write's exception cannot leave half of that write behind."""
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self) -> None:
+        self._saved = _local.owned
+        _local.owned = 0
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        _local.owned = self._saved
 
 
-def _savepoint(self, sid=None):
-    return _TrackedSavepoint(self, sid)
+class owned_transaction:
+    """``transaction`` (a context manager) marked as opened by peestore for one unit
+    of work: writes nested in it add no savepoint (``in_owned_transaction``)."""
+
+    __slots__ = ("_transaction",)
+
+    def __init__(self, transaction: Any) -> None:
+        self._transaction = transaction
+
+    def __enter__(self) -> Any:
+        entered = self._transaction.__enter__()
+        _local.owned += 1
+        return entered
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        _local.owned -= 1
+        return self._transaction.__exit__(exc_type, exc, tb)
 
 
-def track_transactions(database: peewee.Database) -> None:
-    """Make ``database``'s transactions and savepoints keep their changes."""
-    database.transaction = types.MethodType(_transaction, database)
-    database.savepoint = types.MethodType(_savepoint, database)
+def _transaction(original: Callable, db: peewee.Database, *args: Any, **kwargs: Any
+                 ) -> _Transaction:
+    return _Transaction(original(*args, **kwargs), db, args, kwargs)
+
+
+def _savepoint(original: Callable, db: peewee.Database, *args: Any, **kwargs: Any
+               ) -> _Savepoint:
+    return _Savepoint(original(*args, **kwargs), db)
+
+
+def _session_commit(original: Callable) -> bool:
+    committed = original()
+    if committed:
+        _flush()
+    return committed
+
+
+def _session_rollback(original: Callable) -> bool:
+    _discard()
+    return original()
+
+
+def track_transactions(db: peewee.Database) -> None:
+    """Make ``db``'s transactions and savepoints keep their changes (idempotent).
+
+    The database's own public methods are wrapped on this instance:
+    ``transaction()``, ``savepoint()`` (``atomic()`` uses both) and
+    ``session_commit()``/``session_rollback()``.
+    """
+    if db.__dict__.get("_peestore_tracked"):
+        return
+    for name, wrapper in (("transaction", _transaction), ("savepoint", _savepoint)):
+        setattr(db, name, functools.partial(wrapper, getattr(db, name), db))
+    db.session_commit = functools.partial(_session_commit, db.session_commit)
+    db.session_rollback = functools.partial(_session_rollback, db.session_rollback)
+    db.__dict__["_peestore_tracked"] = True
 

@@ -5,16 +5,15 @@ import datetime
 
 import peewee
 
-from ._actor import current_actor
 from ..db._connect import database
 from ..model._values import dumps, loads
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["AuditLog", "JSONTextField", "OPERATIONS", "utcnow", "write_entries",
-           "write_entry", "changed_fields"]
+__all__ = ["AuditLog", "JSONTextField", "OPERATIONS", "utcnow", "insert_sql",
+           "changed_fields"]
 
 OPERATIONS = ("create", "update", "delete", "soft_delete", "restore", "import")
 
@@ -79,79 +78,24 @@ def changed_fields(before: Optional[Dict[str, Any]], after: Optional[Dict[str, A
 _COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
 
 
-_insert_sql_by_class: Dict[type, str] = {}
+# (database class, rows) -> the INSERT of that many entries, rendered once.
+_insert_sql: Dict[Tuple[type, int], str] = {}
 
 
-def _insert_sql(db: peewee.Database) -> str:
-    sql = _insert_sql_by_class.get(type(db))
+def insert_sql(db: peewee.Database, rows: int = 1) -> str:
+    """``INSERT INTO audit_log (...) VALUES (...)`` for ``rows`` entries, in ``db``'s
+    SQL dialect; the parameters are ``_COLUMNS`` per entry, in order.
+
+    Plain parameters and one prepared statement rather than a peewee query
+    built per entry: this runs at every audited write.
+    """
+    key = (type(db), rows)
+    sql = _insert_sql.get(key)
     if sql is None:
-        sql = _insert_sql_by_class[type(db)] = _render_insert(db)
+        quote = db.quote
+        names = ", ".join(quote[0] + name + quote[1] for name in _COLUMNS)
+        table = quote[0] + AuditLog._meta.table_name + quote[1]
+        values = "(%s)" % ", ".join([db.param] * len(_COLUMNS))
+        sql = _insert_sql[key] = "INSERT INTO %s (%s) VALUES %s" % (
+            table, names, ", ".join([values] * rows))
     return sql
-
-
-def _render_insert(db: peewee.Database) -> str:
-    quote = db.quote
-    names = ", ".join(quote[0] + name + quote[1] for name in _COLUMNS)
-    table = quote[0] + AuditLog._meta.table_name + quote[1]
-    return "INSERT INTO %s (%s) VALUES (%s)" % (
-        table, names, ", ".join([db.param] * len(_COLUMNS)))
-
-
-def write_entries(entries: Iterable[Dict[str, Any]], actor: Optional[str] = None) -> int:
-    """Insert audit entries (dicts of AuditLog fields) in one ``executemany``.
-
-    ``timestamp`` and ``actor`` are filled in when missing.  Returns how many.
-    """
-    db = _database()
-    who = current_actor(actor)
-    sqlite = isinstance(db, peewee.SqliteDatabase)
-    stamp = _stamp(db)
-    params = []
-    for entry in entries:
-        before = entry.get("before")
-        after = entry.get("after")
-        timestamp = entry.get("timestamp")
-        if timestamp is None:
-            timestamp = stamp
-        elif sqlite:
-            timestamp = timestamp.isoformat(" ")
-        params.append((timestamp, entry["component"], str(entry["record_id"]),
-                       entry["operation"], entry.get("actor") or who,
-                       None if before is None else dumps(before),
-                       None if after is None else dumps(after)))
-    _insert(db, params)
-    return len(params)
-
-
-def write_entry(component: str, operation: str, record_id: str, before: Optional[str],
-                after: Optional[str], actor: str) -> None:
-    """Insert one audit entry, timestamped now; ``before``/``after`` are JSON text.
-
-    The single write's path (``save``, ``delete_instance``): its JSON is
-    made once by the caller, who may answer with it too.
-    """
-    db = _database()
-    _insert(db, [(_stamp(db), component, record_id, operation, actor, before, after)])
-
-
-def _database() -> peewee.Database:
-    db = AuditLog._meta.database
-    return db.obj if isinstance(db, peewee.DatabaseProxy) else db
-
-
-def _stamp(db: peewee.Database) -> Any:
-    """Now, as ``db`` takes an audit timestamp (SQLite: the text peewee writes)."""
-    now = utcnow()
-    return now.isoformat(" ") if isinstance(db, peewee.SqliteDatabase) else now
-
-
-def _insert(db: peewee.Database, params: List[tuple]) -> None:
-    # Plain parameters and one prepared statement, not a peewee query built per
-    # row: this runs once per audited write.
-    if not params:
-        return
-    with peewee.__exception_wrapper__:
-        if len(params) == 1:  # execute() is cheaper than executemany() for one row
-            db.cursor().execute(_insert_sql(db), params[0])
-        else:
-            db.cursor().executemany(_insert_sql(db), params)

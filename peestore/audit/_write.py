@@ -1,81 +1,203 @@
-"""Where a write meets its audit entry and its change listeners.
+"""The one audited write: every write peestore audits goes through ``write``.
 
-Every audited write, from an instance method or a bulk query, ends here once
-its SQL has run, inside the write's transaction.
+A write, whatever starts it (``save``, ``delete_instance``, ``restore``,
+``revert_to``, a bulk query, a CSV import, a database restore), is::
+
+    transaction (BEGIN IMMEDIATE on SQLite; a savepoint inside a caller's)
+      load the row as it is          -> nothing to do: stop here
+      before-hook (instance writes)
+      the SQL                        -> the changes: (record_id, before, after)
+      after-hook
+      one audit entry per change
+      the changes kept for the after-commit listeners (told after the commit)
+
+and the caller gets a ``Written`` back: what to return, the changes, and the
+audit entry's JSON text of a single row's state (a REST answer reuses it).
 """
 from __future__ import annotations
 
-import peewee
-
-from ._actor import current_actor
-from ._log import write_entries, write_entry
-from ._listeners import Change, listening, record_change
+from .. import signals
+from ..db._connect import get_database
+from ..db._dialect import dialect_of
 from ..model._values import dumps
+from ._actor import current_actor
+from ._listeners import (Change, in_owned_transaction, listening, owned_transaction,
+                         record_change, unowned)
+from ._log import insert_sql, utcnow
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, Optional, Tuple
-    # (operation, record_id, before, after); before/after are JSON-safe dicts.
-    Write = Tuple[str, str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-__all__ = ["record_write", "record_writes", "write_transaction"]
+    import peewee
+    # (record_id, before, after): JSON-safe dicts, None where there is no such state.
+    Changes = Sequence[Tuple[str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]]
+    Run = Callable[[Optional[Dict[str, Any]]], Tuple[Any, Changes]]
+
+__all__ = ["write", "hooked", "hook_of", "write_transaction", "Written", "HOOKS"]
+
+#: The hooks an instance's write sends, by operation: (before, after).
+HOOKS = {
+    "create": (signals.before_insert, signals.after_insert),
+    "update": (signals.before_update, signals.after_update),
+    "restore": (signals.before_update, signals.after_update),
+    "soft_delete": (signals.before_delete, signals.after_delete),
+    "delete": (signals.before_delete, signals.after_delete),
+}
+
+HOOK_NAMES = {getattr(signals, name): name for name in (
+    "before_insert", "after_insert", "before_update", "after_update", "before_delete",
+    "after_delete")}
+
+# Audit entries per INSERT statement when one write makes many (bulk queries):
+# 7 parameters each, under SQLite's old limit of 999 per statement.
+_ENTRIES_PER_STATEMENT = 140
 
 
-def write_transaction(database: Any) -> Any:
-    """The transaction of an audited write: on SQLite ``BEGIN IMMEDIATE``.
+class Written:
+    """What one ``write`` did.
 
-    An audited write reads before it writes (the before-state, hooks that
-    look rows up).  In a plain (deferred) SQLite transaction that read takes
-    a snapshot, and when another connection commits before the write, the
-    write fails at once with "database is locked": SQLite cannot wait there,
-    the snapshot is stale.  ``BEGIN IMMEDIATE`` takes the write lock first,
-    waiting up to ``busy_timeout`` for it, so concurrent writers queue up
-    instead.  Inside a transaction that is already open this is a savepoint
-    (the outer transaction decides), and on the server databases a plain
-    transaction (their row locks do the job).
+    ``result``: what the write's caller returns (rows changed, peewee's
+    insert result...); ``changes``: ``(record_id, before, after)`` per row;
+    ``after_text``: for a single change of an audited model, its ``after`` as
+    the audit entry holds it (JSON text), else None.
     """
-    db = database.obj if isinstance(database, peewee.DatabaseProxy) else database
-    if isinstance(db, peewee.SqliteDatabase) and db.transaction_depth() == 0:
-        # What atomic() would hand over to at depth 0, without its wrapper.
-        return db.transaction(lock_type="IMMEDIATE")
-    return database.atomic()
+
+    __slots__ = ("result", "changes", "after_text")
+
+    def __init__(self, result: Any, changes: Changes = (),
+                 after_text: Optional[str] = None) -> None:
+        self.result = result
+        self.changes = changes
+        self.after_text = after_text
+
+    def __repr__(self) -> str:
+        return "Written(%r, %d changes)" % (self.result, len(self.changes))
 
 
-def record_writes(model: type, writes: Iterable[Write], actor: Optional[str] = None) -> None:
-    """Audit ``writes`` to ``model`` and keep them for the after-commit listeners."""
-    writes = list(writes)
-    if not writes:
-        return
-    meta = model._meta
-    who = current_actor(actor)
-    if meta.audited:
-        write_entries(({"component": meta.component, "operation": op, "record_id": rid,
-                        "before": before, "after": after}
-                       for op, rid, before, after in writes), actor=who)
-    if listening():
-        for op, rid, before, after in writes:
-            _keep(model, op, rid, before, after)
+class _NoTransaction:
+    """Inside a unit of work peestore opened itself: nothing more to open."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
-def record_write(model: type, operation: str, record_id: str, before: Optional[Dict[str, Any]],
-                 after: Optional[Dict[str, Any]], actor: Optional[str] = None
-                 ) -> Optional[str]:
-    """``record_writes`` for one write; returns the JSON text of ``after`` as audited
-    (None when the model is not audited), for a caller that answers with it."""
-    meta = model._meta
-    text = None
-    if meta.audited:
+_NO_TRANSACTION = _NoTransaction()
+
+
+def write_transaction(db: Any) -> Any:
+    """The transaction of a unit of work: one audited write, or a group of them that
+    stands or falls together (``create_many``, a REST request's check and write).
+
+    At depth 0 the dialect's write transaction (SQLite: ``BEGIN IMMEDIATE``);
+    inside one of these, nothing more (a failure aborts the whole unit); inside
+    a caller's own transaction, a savepoint, so that a write that fails (a hook
+    refuses it) leaves nothing behind even if the caller catches the error.
+    """
+    db = get_database(db)
+    if db.transaction_depth() == 0:
+        return owned_transaction(dialect_of(db).begin(db))
+    if in_owned_transaction():
+        return _NO_TRANSACTION
+    return owned_transaction(db.atomic())
+
+
+def hooked(instance: peewee.Model, operation: str, run: Run,
+           before: Optional[Dict[str, Any]] = None) -> Tuple[Any, Changes]:
+    """``run(before)`` between the before- and after-hooks of ``operation`` on
+    ``instance`` (the after-hook only when something was written)."""
+    send_before, send_after = HOOKS[operation]
+    _send(send_before, instance)
+    result, changes = run(before)
+    if changes:
+        _send(send_after, instance)
+    return result, changes
+
+
+def _send(hook: Any, instance: peewee.Model) -> None:
+    try:
+        hook.send(instance)
+    except Exception as exc:
+        # The exception reaches the caller unchanged; it only learns which hook
+        # raised it, for a message that can say so (``hook_of``).
+        exc.__dict__.setdefault("_peestore_hook", HOOK_NAMES[hook])
+        raise
+
+
+def hook_of(exc: BaseException) -> Optional[str]:
+    """The name of the hook (``before_insert``...) that raised ``exc``, if one did."""
+    return getattr(exc, "_peestore_hook", None)
+
+
+def write(target: Union[type, str], operation: str, run: Run, *,
+          instance: Optional[peewee.Model] = None,
+          load: Optional[Callable[[], Optional[Dict[str, Any]]]] = None,
+          actor: Optional[str] = None, database: Optional[peewee.Database] = None
+          ) -> Written:
+    """Run one audited write of ``target`` (a model class, or the component name of
+    an entry that belongs to no model, such as ``"db"`` for a database restore).
+
+    ``load()`` returns the row as it is (handed to ``run``), or None when there
+    is nothing to do (no hooks run, nothing is written).  With ``instance``,
+    its hooks for ``operation`` run around ``run``.  ``run(before)`` executes
+    the SQL and returns ``(result, changes)``.  Each change gets an audit entry
+    (when the model is audited) blamed on ``actor`` (else the current actor),
+    and is kept for the after-commit listeners.  Any exception rolls all of it
+    back and reaches the caller unchanged.  ``database`` overrides the model's
+    (for a component name: the audit log's).
+    """
+    if isinstance(target, str):
+        from ._log import AuditLog
+
+        model, component, audited = None, target, True
+        db = get_database(database or AuditLog._meta.database)
+    else:
+        meta = target._meta
+        model, component, audited = target, meta.component, meta.audited
+        db = get_database(database or meta.database)
+    with write_transaction(db), unowned():
+        before = None
+        if load is not None:
+            before = load()
+            if before is None:
+                return Written(0)
+        if instance is None:
+            result, changes = run(before)
+        else:
+            result, changes = hooked(instance, operation, run, before)
+        if not changes:
+            return Written(result)
+        text = None
+        if audited:
+            text = _insert_entries(db, component, operation, changes, current_actor(actor))
+        if model is not None and listening():
+            for record_id, old, new in changes:
+                # A delete's values are its "before".
+                record_change(db, Change(model, component, operation, record_id,
+                                         old if new is None else new, old))
+    return Written(result, changes, text)
+
+
+def _insert_entries(db: peewee.Database, component: str, operation: str, changes: Changes,
+                    actor: str) -> Optional[str]:
+    """One audit entry per change, timestamped now; the JSON text of a single
+    change's ``after``."""
+    stamp = dialect_of(db).audit_timestamp(utcnow())
+    if len(changes) == 1:
+        record_id, before, after = changes[0]
         text = None if after is None else dumps(after)
-        write_entry(meta.component, operation, record_id,
-                    None if before is None else dumps(before), text, current_actor(actor))
-    if listening():
-        _keep(model, operation, record_id, before, after)
-    return text
-
-
-def _keep(model: type, operation: str, record_id: str, before: Optional[Dict[str, Any]],
-          after: Optional[Dict[str, Any]]) -> None:
-    # For the after-commit listeners: a delete's values are its "before".
-    meta = model._meta
-    record_change(meta.database, Change(model, meta.component, operation, record_id,
-                                        before if after is None else after, before))
+        db.execute_sql(insert_sql(db), (stamp, component, record_id, operation, actor,
+                                        None if before is None else dumps(before), text))
+        return text
+    for start in range(0, len(changes), _ENTRIES_PER_STATEMENT):
+        chunk = changes[start:start + _ENTRIES_PER_STATEMENT]
+        params: List[Any] = []
+        for record_id, before, after in chunk:
+            params += (stamp, component, record_id, operation, actor,
+                       None if before is None else dumps(before),
+                       None if after is None else dumps(after))
+        db.execute_sql(insert_sql(db, len(chunk)), params)
+    return None

@@ -1,31 +1,31 @@
-"""``BaseAuditedModel``: a peewee model whose writes are audited and hooked."""
+"""``BaseAuditedModel``: a peewee model whose writes are audited and hooked.
+
+Every write method is a ``peestore.audit._write.write`` call: the method says
+how to load the row, what SQL to run and what changed; ``write`` runs that in
+one transaction with the hooks, the audit entry and the change listeners.
+"""
 from __future__ import annotations
 
 import peewee
 
-from .. import signals
+from .. import _compat
 from ..audit._log import AuditLog, utcnow
+from ..audit._write import write, write_transaction
 from ..db._connect import database
 from ..errors import ConfigurationError
 from ._insert import insert_row
 from ._query import SoftDeleteQuery
 from ._values import from_json_value, json_safe, row_values
-from ..audit._write import record_write, write_transaction
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, List, Optional, Union
+    from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+
+    from ..audit._write import Written
     from ._bulk import AuditedDelete, AuditedInsert, AuditedSoftDelete, AuditedUpdate
 
 
-__all__ = ["BaseAuditedModel", "AuditedModelBase", "models_by_component"]
-
-_by_component: Dict[str, type] = {}
-
-
-def models_by_component() -> Dict[str, type]:
-    """Every concrete audited model class defined so far, by component name."""
-    return dict(_by_component)
+__all__ = ["BaseAuditedModel", "AuditedModelBase"]
 
 
 class AuditedModelBase(peewee.ModelBase):
@@ -43,7 +43,6 @@ class AuditedModelBase(peewee.ModelBase):
             if meta.primary_key is False or meta.composite_key:
                 raise ConfigurationError(
                     "%s: audited models need a single-column primary key" % name)
-            _by_component[meta.component] = cls
         return cls
 
 
@@ -54,10 +53,10 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         database = database
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        loaded = "__no_default__" in kwargs
+        loaded = _compat.is_loaded(kwargs)
         super().__init__(*args, **kwargs)
         # The row as read from the database: the "before" of the next write.
-        self._ps_loaded = self.__data__.copy() if loaded else None
+        self._ps_loaded = _compat.row_data(self).copy() if loaded else None
 
     # -- reads -----------------------------------------------------------
 
@@ -86,14 +85,14 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         # does not hold their code.
         from ._bulk import AuditedUpdate
 
-        return AuditedUpdate(cls, cls._normalize_data(__data, update))
+        return AuditedUpdate(cls, _compat.normalize_data(cls, __data, update))
 
     @classmethod
     def insert(cls, __data: Optional[Dict] = None, **insert: Any) -> AuditedInsert:
         """An INSERT query; executing it writes a ``create`` entry."""
         from ._bulk import AuditedInsert
 
-        return AuditedInsert(cls, cls._normalize_data(__data, insert))
+        return AuditedInsert(cls, _compat.normalize_data(cls, __data, insert))
 
     @classmethod
     def insert_many(cls, rows: Iterable[Any], fields: Optional[List] = None
@@ -124,10 +123,10 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         if only is not None:
             wanted = set(only)
             names = [name for name in names if name in wanted]
-        return json_safe(self.__data__, names)
+        return json_safe(_compat.row_data(self), names)
 
     def _record_id(self) -> str:
-        return str(self._pk)
+        return str(self.get_id())
 
     def _stored_row(self) -> Optional[Dict[str, Any]]:
         """The row as it is in the database now (field name -> value), or None."""
@@ -136,123 +135,139 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         snapshot = self._ps_loaded
         if snapshot is not None and all(n in snapshot for n in names):
             return snapshot
-        if self._pk is None:
+        if self.get_id() is None:
             return None
-        row = (peewee.ModelSelect(cls, cls._meta.sorted_fields)
-               .where(self._pk_expr()).dicts().first())
-        return row
+        return (peewee.ModelSelect(cls, cls._meta.sorted_fields)
+                .where(_compat.pk_condition(self)).dicts().first())
 
     def _mark_saved(self) -> None:
-        self._ps_loaded = self.__data__.copy()
+        self._ps_loaded = _compat.row_data(self).copy()
 
     # -- writes -----------------------------------------------------------
 
     def save(self, force_insert: bool = False, only: Any = None, *,
              actor: Optional[str] = None) -> Union[int, bool]:
         """Insert or update the row, with hooks and an audit entry, atomically."""
-        cls = type(self)
-        meta = cls._meta
-        pk_field = meta.primary_key
-        creating = force_insert or self._pk is None
-        field_dict = self.__data__.copy()
+        written = self._save(force_insert, only, actor)
+        return written if written is False else written.result
+
+    def _save(self, force_insert: bool = False, only: Any = None,
+              actor: Optional[str] = None) -> Union[Written, bool]:
+        """``save``, returning the whole ``Written`` (False: nothing to save)."""
+        # Not peewee's save() wrapped: that one renders a new INSERT or UPDATE
+        # query per call, which costs more than running it on SQLite; the field
+        # selection below is the same as peewee's.
+        fields = _compat.row_data(self).copy()
         if only is not None:
-            field_dict = self._prune_fields(field_dict, only)
-        elif meta.only_save_dirty and not force_insert:
-            field_dict = self._prune_fields(field_dict, self.dirty_fields)
-            if not field_dict:
-                self._dirty.clear()
+            fields = _compat.prune_fields(self, fields, only)
+        elif self._meta.only_save_dirty and not force_insert:
+            fields = _compat.prune_fields(self, fields, self.dirty_fields)
+            if not fields:
+                _compat.dirty_names(self).clear()
                 return False
-
-        with write_transaction(meta.database):
-            if creating:
-                signals.before_insert.send(self)
-                field_dict = self._fields_to_write(field_dict, only)
-                # (__data__ holds the key as _pk gives it, without its property.)
-                no_key = self.__data__.get(pk_field.name) is None
-                if meta.auto_increment and no_key:
-                    field_dict.pop(pk_field.name, None)
-                new_pk = insert_row(cls, field_dict)
-                if new_pk is not None and (meta.auto_increment or no_key):
-                    self._pk = new_pk
-                    self._dirty.discard(pk_field.name)
-                rows = 1
-                after = self.to_dict()
-                signals.after_insert.send(self)
-                self._ps_saved = (after, record_write(cls, "create", self._record_id(),
-                                                      None, after, actor))
-            else:
-                before_row = self._stored_row()
-                signals.before_update.send(self)
-                field_dict = self._fields_to_write(field_dict, only)
-                field_dict.pop(pk_field.name, None)
-                if not field_dict:
-                    raise ValueError("no data to save!")
-                rows = self._update_row(before_row, field_dict, "update", actor)
-            self._dirty -= set(field_dict)
-        self._mark_saved()
-        return rows
-
-    def _update_row(self, before_row: Optional[Dict[str, Any]], field_dict: Dict[str, Any],
-                    operation: str, actor: Optional[str]) -> int:
-        """UPDATE the row with ``field_dict``, then after-hooks and one audit entry."""
         cls = type(self)
-        rows = (peewee.ModelUpdate(cls, cls._normalize_data(None, field_dict))
-                .where(self._pk_expr()).execute())
-        if rows and before_row is not None:
-            signals.after_update.send(self)
-            after_row = dict(before_row)
-            after_row.update(field_dict)
-            after = row_values(cls, after_row)
-            self._ps_saved = (after, record_write(cls, operation, self._record_id(),
-                                                  row_values(cls, before_row), after, actor))
-        return rows
+        saved: List[str] = []
+        if force_insert or self.get_id() is None:
+            with _Kept(self, (self._meta.primary_key.name,)):
+                written = write(cls, "create", lambda _: self._insert(fields, only, saved),
+                                instance=self, actor=actor)
+        else:
+            written = write(cls, "update",
+                            lambda before: self._update(before, fields, only, saved),
+                            instance=self, load=self._stored_row, actor=actor)
+        _compat.dirty_names(self).difference_update(saved)
+        self._mark_saved()
+        return written
 
-    def _fields_to_write(self, field_dict: Dict[str, Any], only: Any) -> Dict[str, Any]:
+    def _insert(self, fields: Dict[str, Any], only: Any, saved: List[str]
+                ) -> Tuple[int, list]:
+        """INSERT the row (after the before-hooks); the change it made.  The names of
+        the fields written go into ``saved``."""
+        meta = self._meta
+        pk_field = meta.primary_key
+        fields = self._fields_to_write(fields, only)
+        no_key = _compat.row_data(self).get(pk_field.name) is None
+        if meta.auto_increment and no_key:
+            fields.pop(pk_field.name, None)
+        new_pk = insert_row(type(self), fields)
+        if new_pk is not None and (meta.auto_increment or no_key):
+            setattr(self, pk_field.name, new_pk)
+            # The key the database gave is not a change the caller made.
+            _compat.dirty_names(self).discard(pk_field.name)
+        saved.extend(fields)
+        return 1, [(self._record_id(), None, self.to_dict())]
+
+    def _update(self, before: Dict[str, Any], fields: Dict[str, Any], only: Any,
+                saved: List[str]) -> Tuple[int, list]:
+        """UPDATE the row with what the before-hooks left; the change it made."""
+        fields = self._fields_to_write(fields, only)
+        fields.pop(self._meta.primary_key.name, None)
+        if not fields:
+            raise ValueError("no data to save!")
+        saved.extend(fields)
+        return self._update_row(before, fields)
+
+    def _update_row(self, before: Dict[str, Any], fields: Dict[str, Any]
+                    ) -> Tuple[int, list]:
+        cls = type(self)
+        rows = (peewee.ModelUpdate(cls, _compat.normalize_data(cls, None, fields))
+                .where(_compat.pk_condition(self)).execute())
+        if not rows:
+            return 0, []
+        after = dict(before)
+        after.update(fields)
+        return rows, [(self._record_id(), row_values(cls, before), row_values(cls, after))]
+
+    def _fields_to_write(self, fields: Dict[str, Any], only: Any) -> Dict[str, Any]:
         # Before-hooks may change the instance; write what they left: the fields
         # meant before, and any the hooks set.
+        data = _compat.row_data(self)
         if only is not None:
-            data = self._prune_fields(self.__data__, only)
+            out = _compat.prune_fields(self, data, only)
         else:
-            dirty = self._dirty
-            data = {k: v for k, v in self.__data__.items() if k in field_dict or k in dirty}
+            dirty = _compat.dirty_names(self)
+            out = {k: v for k, v in data.items() if k in fields or k in dirty}
         if self._meta.refs:
-            self._populate_unsaved_relations(data)
-        return data
+            _compat.populate_relations(self, out)
+        return out
 
     def delete_instance(self, recursive: bool = False, delete_nullable: bool = False, *,
                         permanently: bool = False, actor: Optional[str] = None) -> int:
         """Delete the row: soft on a soft-delete model unless ``permanently``."""
+        return self._delete(recursive, delete_nullable, permanently, actor).result
+
+    def _delete(self, recursive: bool = False, delete_nullable: bool = False,
+                permanently: bool = False, actor: Optional[str] = None) -> Written:
         cls = type(self)
-        meta = cls._meta
-        with write_transaction(meta.database):
-            before_row = self._stored_row()
-            if before_row is None:
-                return 0
-            if meta.soft_delete and not permanently:
-                if before_row.get("deleted_at") is not None:
-                    return 0
-                signals.before_delete.send(self)
-                now = utcnow()
-                rows = (peewee.ModelUpdate(cls, {meta.fields["deleted_at"]: now})
-                        .where(self._pk_expr()).execute())
-                self.__data__["deleted_at"] = now
-                self._dirty.discard("deleted_at")
-                after_row = dict(before_row, deleted_at=now)
-                signals.after_delete.send(self)
-                record_write(cls, "soft_delete", self._record_id(), row_values(cls, before_row),
-                             row_values(cls, after_row), actor)
+        if cls._meta.soft_delete and not permanently:
+            with _Kept(self, ("deleted_at",)):
+                written = write(cls, "soft_delete", self._soft_delete, instance=self,
+                                load=self._live_row, actor=actor)
+            if written.changes:
+                _compat.dirty_names(self).discard("deleted_at")
                 self._mark_saved()
-                return rows
-            signals.before_delete.send(self)
+            return written
+
+        def run(before: Dict[str, Any]) -> Tuple[int, list]:
             if recursive:
                 self._delete_dependents(delete_nullable)
-            rows = peewee.ModelDelete(cls).where(self._pk_expr()).execute()
-            if rows:
-                signals.after_delete.send(self)
-                record_write(cls, "delete", self._record_id(), row_values(cls, before_row),
-                             None, actor)
+            rows = peewee.ModelDelete(cls).where(_compat.pk_condition(self)).execute()
+            return rows, [(self._record_id(), row_values(cls, before), None)] if rows else []
+
+        written = write(cls, "delete", run, instance=self, load=self._stored_row, actor=actor)
+        if written.changes:
             self._ps_loaded = None
-            return rows
+        return written
+
+    def _live_row(self) -> Optional[Dict[str, Any]]:
+        """The stored row if it is not soft-deleted, else None (nothing to delete)."""
+        row = self._stored_row()
+        return row if row is not None and row.get("deleted_at") is None else None
+
+    def _soft_delete(self, before: Dict[str, Any]) -> Tuple[int, list]:
+        now = utcnow()
+        self.deleted_at = now
+        return self._update_row(before, {"deleted_at": now})
 
     def _delete_dependents(self, delete_nullable: bool) -> None:
         # Through the models' own bulk queries, so dependents are audited too.
@@ -266,22 +281,40 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
 
     def restore(self, *, actor: Optional[str] = None) -> bool:
         """Un-delete a soft-deleted row; ``False`` when it was not deleted."""
+        return bool(self._restore(actor).changes)
+
+    def _restore(self, actor: Optional[str] = None,
+                 state: Optional[Dict[str, Any]] = None) -> Written:
+        """Un-delete the row, setting ``state`` (field -> value) too: one ``restore``.
+
+        The before-hooks (``before_update``) see the instance as it will be
+        stored: ``deleted_at`` cleared, ``state`` set.
+        """
         cls = type(self)
-        meta = cls._meta
-        if not meta.soft_delete:
+        if not cls._meta.soft_delete:
             raise TypeError("%s has no deleted_at field, so it cannot be restored; "
                             "add deleted_at = DateTimeField(null=True) for soft delete"
                             % cls.__name__)
-        with write_transaction(meta.database):
-            before_row = self._stored_row()
-            if before_row is None or before_row.get("deleted_at") is None:
-                return False
-            signals.before_update.send(self)
-            self.__data__["deleted_at"] = None
-            self._dirty.discard("deleted_at")
-            self._update_row(before_row, {"deleted_at": None}, "restore", actor)
-        self._mark_saved()
-        return True
+        values = dict(state or {}, deleted_at=None)
+
+        def load() -> Optional[Dict[str, Any]]:
+            row = self._stored_row()
+            if row is None or row.get("deleted_at") is None:
+                return None  # not deleted: nothing to restore
+            for name, value in values.items():
+                setattr(self, name, value)
+            return row
+
+        def run(before: Dict[str, Any]) -> Tuple[int, list]:
+            data = _compat.row_data(self)
+            return self._update_row(before, {name: data[name] for name in values})
+
+        with _Kept(self, values):
+            written = write(cls, "restore", run, instance=self, load=load, actor=actor)
+        if written.changes:
+            _compat.dirty_names(self).difference_update(values)
+            self._mark_saved()
+        return written
 
     @classmethod
     def create_many(cls, rows: Iterable[Union[Dict[str, Any], BaseAuditedModel]], *,
@@ -323,6 +356,12 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
 
     def revert_to(self, audit_id: int, *, actor: Optional[str] = None) -> BaseAuditedModel:
         """Set the record back to the ``after`` state of one of its own audit entries."""
+        self._revert(audit_id, actor)
+        return self
+
+    def _revert(self, audit_id: int, actor: Optional[str] = None) -> Union[Written, bool]:
+        """``revert_to``, returning what the write did: a ``create`` when the row is
+        gone, a ``restore`` when it must be un-deleted, else an ``update``."""
         cls = type(self)
         meta = cls._meta
         entry = AuditLog.get_or_none(AuditLog.id == audit_id)
@@ -343,21 +382,43 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             if current is None:
                 for name, value in state.items():
                     setattr(self, name, value)
-                self.save(force_insert=True, actor=actor)
-                return self
-            undelete = meta.soft_delete and current.get("deleted_at") is not None \
-                and state.get("deleted_at") is None
-            if not undelete:
+                return self._save(force_insert=True, actor=actor)
+            if meta.soft_delete and current.get("deleted_at") is not None \
+                    and state.get("deleted_at") is None:
                 self._ps_loaded = current
-                for name, value in state.items():
-                    setattr(self, name, value)
-                self.save(actor=actor)
-                return self
+                return self._restore(actor, state)
+            self._ps_loaded = current
             for name, value in state.items():
                 setattr(self, name, value)
-            signals.before_update.send(self)
-            fields = {k: v for k, v in self.__data__.items() if k in state}
-            self._update_row(current, fields, "restore", actor)
-            self._dirty -= set(fields)
-        self._mark_saved()
-        return self
+            return self._save(actor=actor)
+
+
+class _Kept:
+    """Puts the named fields of an instance back as they were when the write in the
+    block fails: a rolled-back write leaves the instance as it found it (a create
+    gets no key, a soft delete no ``deleted_at``)."""
+
+    __slots__ = ("_instance", "_values", "_dirty")
+
+    def __init__(self, instance: peewee.Model, names: Iterable[str]) -> None:
+        data = _compat.row_data(instance)
+        missing = object()
+        self._instance = instance
+        self._values = [(name, data.get(name, missing), missing) for name in names]
+        self._dirty = set(_compat.dirty_names(instance))
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            return
+        data = _compat.row_data(self._instance)
+        for name, value, missing in self._values:
+            if value is missing:
+                data.pop(name, None)
+            else:
+                data[name] = value
+        dirty = _compat.dirty_names(self._instance)
+        dirty.clear()
+        dirty.update(self._dirty)

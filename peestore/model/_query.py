@@ -6,22 +6,24 @@ subquery, and ``with_deleted()`` may come before or after ``where()``.
 """
 import peewee
 
+from .. import _compat
+
 __all__ = ["SoftDeleteQuery", "HIDE", "WITH", "ONLY"]
 
 HIDE, WITH, ONLY = "hide", "with", "only"
 
 
-class SoftDeleteQuery(peewee.ModelSelect):
+class SoftDeleteQuery(_compat.SqlHook, peewee.ModelSelect):
     """A ``ModelSelect`` that leaves out rows whose ``deleted_at`` is set."""
 
     _deleted = HIDE
 
-    @peewee.Node.copy
+    @_compat.chainable
     def with_deleted(self) -> "SoftDeleteQuery":
         """Include soft-deleted rows too."""
         self._deleted = WITH
 
-    @peewee.Node.copy
+    @_compat.chainable
     def only_deleted(self) -> "SoftDeleteQuery":
         """Return only soft-deleted rows."""
         self._deleted = ONLY
@@ -32,11 +34,12 @@ class SoftDeleteQuery(peewee.ModelSelect):
             return None
         return field.is_null(self._deleted == HIDE)
 
-    def __sql__(self, ctx):
+    def render_sql(self, ctx):
         condition = self._deleted_condition()
         if condition is None:
-            return super().__sql__(ctx)
+            return self.plain_sql(ctx)
         clone = self.clone()
         clone._deleted = WITH
-        clone._where = condition if clone._where is None else (clone._where & condition)
-        return clone.__sql__(ctx)
+        where = _compat.query_where(clone)
+        _compat.set_query_where(clone, condition if where is None else where & condition)
+        return clone.plain_sql(ctx)

@@ -18,7 +18,9 @@ from ..db._connect import get_database
 from ..errors import ValidationError
 from ..db._gate import gate
 from ..model._values import dumps
-from ..audit._write import write_transaction
+from .. import _compat
+from ..audit._write import Written, write_transaction
+from ..db._dialect import dialect_of
 from ._bodies import read_json_object
 from ._compiled import CompiledSelect, JsonRows
 from ._fields import ModelInfo, etag_of
@@ -29,7 +31,7 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Optional
 
-__all__ = ["ModelRoutes", "write_transaction", "validate_body"]
+__all__ = ["ModelRoutes", "validate_body"]
 
 CREATE, REPLACE, PATCH = "create", "replace", "patch"
 _NO_LIMIT = (1 << 63) - 1  # LIMIT for "all rows" that every backend accepts
@@ -186,32 +188,32 @@ class ModelRoutes:
             raise error(409, "%s already has %d records, the most allowed (max_records)"
                         % (self.info.component, count))
 
-    def _row_body(self, db: peewee.Database, instance: Any) -> str:
+    def _row_body(self, db: peewee.Database, instance: Any,
+                  written: Optional[Written] = None) -> str:
         """The saved row as JSON, as the database holds it (what a GET returns)."""
         if self._reread(db):
-            row = (self.model.select().with_deleted().where(self.info.pk == instance._pk)
-                   .tuples().limit(1))
-            rows = list(row)
+            rows = list(self.model.select().with_deleted()
+                        .where(self.info.pk == instance.get_id()).tuples().limit(1))
             if rows:
                 return dumps(self.info.row_dict(rows[0]))
-        # What the save just wrote and audited (its "after", as the audit entry's
-        # JSON text when there is one), else the instance.
-        saved = instance.__dict__.get("_ps_saved")
-        if saved is None:
-            return dumps(instance.to_dict())
-        after, text = saved
-        return text if text is not None else dumps(after)
+        # What the write just stored and audited: its "after", as the audit
+        # entry's JSON text when there is one.
+        if written:
+            if written.after_text is not None:
+                return written.after_text
+            if written.changes:
+                return dumps(written.changes[-1][2])
+        return dumps(instance.to_dict())
 
     def _reread(self, db: peewee.Database) -> bool:
-        # Some columns give back other than what was written (MySQL DATETIME
-        # drops microseconds, REAL floats on PostgreSQL, NUMERIC rounding,
-        # server-side defaults): read the row back there, and only there.
+        # Some columns give back other than what was written (see
+        # Dialect.lossy_kinds) or get server-side defaults: read the row back
+        # there, and only there.
         cached = self._reread_for.get(id(db))
         if cached is None:
             kinds = set(self.info.kinds.values())
-            lossy = {"decimal"} if isinstance(db, peewee.SqliteDatabase) else \
-                {"decimal", "number", "datetime", "time", "any"}
-            cached = self.info.has_server_defaults or bool(kinds & lossy)
+            cached = self.info.has_server_defaults or bool(
+                kinds & dialect_of(db).lossy_kinds)
             self._reread_for[id(db)] = cached
         return cached
 
@@ -222,8 +224,10 @@ class ModelRoutes:
         response.set_header("ETag", etag_of(body))
         return body
 
-    def _save(self, instance: Any, **kwargs: Any) -> None:
-        _hooked(instance.save, **kwargs)
+    def _save(self, instance: Any, force_insert: bool = False) -> Any:
+        """``instance.save()`` (a hook's refusal: 422); what the write did."""
+        written = _hooked(instance._save, force_insert)
+        return written or None
 
     def _lock_row(self, db: peewee.Database, pk: Any, include_deleted: bool,
                   must_exist: bool = True) -> Any:
@@ -236,19 +240,11 @@ class ModelRoutes:
         return instance
 
     def _bump_sequence(self, db: peewee.Database, pk: Any) -> None:
-        # PostgreSQL: a row inserted with an explicit id leaves the serial
-        # sequence behind, and the next POST would collide with it.
-        if not (self.info.pk_auto and isinstance(db, peewee.PostgresqlDatabase)
-                and isinstance(pk, int)):
-            return
-        meta = self.model._meta
-        table = '"%s"' % meta.table_name.replace('"', '""')
-        if meta.schema:
-            table = '"%s".%s' % (meta.schema.replace('"', '""'), table)
-        seq = "pg_get_serial_sequence(%s, %s)"
-        db.execute_sql("SELECT setval(%s, GREATEST(%%s, nextval(%s)))" % (seq, seq),
-                       (table, self.info.pk.column_name, pk, table,
-                        self.info.pk.column_name))
+        # A row inserted with an explicit id: the next POST must not collide with it.
+        if self.info.pk_auto and isinstance(pk, int):
+            meta = self.model._meta
+            dialect_of(db).move_sequence(db, meta.table_name, self.info.pk.column_name,
+                                         meta.schema)
 
     # -- reads ---------------------------------------------------------------
 
@@ -357,14 +353,14 @@ class ModelRoutes:
         instance = self.model(**values)
         if self.max_records is None:
             # save() is one transaction of its own (BEGIN IMMEDIATE on SQLite).
-            self._save(instance, force_insert=True)
+            written = self._save(instance, force_insert=True)
         else:
             with write_transaction(db):
                 self._check_max_records()
-                self._save(instance, force_insert=True)
-        body = self._row_body(db, instance)
+                written = self._save(instance, force_insert=True)
+        body = self._row_body(db, instance, written)
         bottle.response.set_header(
-            "Location", _full_path().rstrip("/") + "/" + quote(str(instance._pk), safe=""))
+            "Location", _full_path().rstrip("/") + "/" + quote(str(instance.get_id()), safe=""))
         return self._send_row(body, 201)
 
     def replace(self, id: str) -> str:
@@ -378,15 +374,15 @@ class ModelRoutes:
             if created:
                 self._check_max_records()
                 instance = self.model(**values)
-                instance._pk = pk
-                self._save(instance, force_insert=True)
+                setattr(instance, self.info.pk.name, pk)
+                written = self._save(instance, force_insert=True)
                 self._bump_sequence(db, pk)
             elif self.info.soft_delete and instance.deleted_at is not None:
                 raise error(409, "%s %s is deleted; POST to its /restore first"
                             % (self.info.component, pk))
             else:
-                self._apply(instance, values)
-        body = self._row_body(db, instance)
+                written = self._apply(instance, values)
+        body = self._row_body(db, instance, written)
         if created:
             bottle.response.set_header("Location", _full_path())
         return self._send_row(body, 201 if created else 200)
@@ -398,19 +394,19 @@ class ModelRoutes:
         db = get_database(self.model._meta.database)
         with write_transaction(db):
             instance = self._lock_row(db, pk, include_deleted=False)
-            self._apply(instance, values)
-        return self._send_row(self._row_body(db, instance))
+            written = self._apply(instance, values)
+        return self._send_row(self._row_body(db, instance, written))
 
-    def _apply(self, instance: Any, values: Dict[str, Any]) -> None:
+    def _apply(self, instance: Any, values: Dict[str, Any]) -> Any:
         """Set the changed values and save; no write (and no audit entry) if none changed."""
-        data = instance.__data__
+        data = _compat.row_data(instance)
         changed = [name for name, value in values.items()
                    if name not in data or data[name] != value]
         if not changed:
-            return
+            return None
         for name in changed:
             setattr(instance, name, values[name])
-        self._save(instance)
+        return self._save(instance)
 
     def delete(self, id: str) -> str:
         """DELETE /C/<id>: soft or hard, as the model says."""
@@ -454,13 +450,9 @@ class ModelRoutes:
             recreate = instance is None
             if recreate:
                 instance = self.model()
-                instance._pk = pk
-            try:
-                instance.revert_to(audit_id)
-            except ValidationError:
-                raise
-            except ValueError as exc:
-                raise error(422, str(exc)) from None
+                setattr(instance, self.info.pk.name, pk)
+            # A refusal that names no entry of this record is the client's: 422.
+            written = _hooked(instance._revert, audit_id) or None
             if recreate:
                 self._bump_sequence(db, pk)
-        return self._send_row(self._row_body(db, instance))
+        return self._send_row(self._row_body(db, instance, written))

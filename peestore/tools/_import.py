@@ -26,8 +26,7 @@ import os
 
 import peewee
 
-from .. import signals
-from ..audit._log import AuditLog, write_entries
+from ..audit._log import AuditLog
 from ..model._checks import check_converted, rules_of
 from ._csv import CsvReader, FieldCountError, FieldSizeError
 from ..db._connect import get_database
@@ -37,7 +36,8 @@ from ..model._rendered import render
 from ._tables import (TableInfo, describe_tables, foreign_key_order, models_by_table,
                      names_list, open_connection)
 from ..model._values import BYTES, INTEGER, STRING, from_json_value
-from ..audit._write import record_writes, write_transaction
+from ..audit._write import hook_of, hooked, write, write_transaction
+from ..db._dialect import dialect_of
 from ._zip import open_member, open_zip
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -126,9 +126,9 @@ def load_zip(src: Union[str, os.PathLike, IO[bytes]], *,
                     for table in reversed(order):
                         _delete_all(db, table)
                 for table in order:
-                    counts[table] = _load(archive, plans[table], limits, progress)
+                    counts[table] = _import_table(archive, plans[table], limits, progress,
+                                                  mode)
                 _reset_sequences(db, [infos[t] for t in order])
-                _audit(infos, counts, mode)
         except peewee.DatabaseError as exc:
             raise ValidationError("import failed, nothing was imported: %s" % exc) from None
     return ImportResult({table: counts[table] for table in order}, skipped,
@@ -309,13 +309,32 @@ class _Plan:
         return out
 
 
-def _hook_error(plan: _Plan, line: int, hook: str, exc: ValueError) -> ValidationError:
+def _hook_error(plan: _Plan, line: int, exc: ValueError) -> ValidationError:
     errors = dict(getattr(exc, "errors", None) or {})
     if errors:
         detail = "; ".join("field %s: %s" % (name, message) for name, message in errors.items())
     else:
         detail = str(exc) or "refused"
-    return plan.error(line, None, "%s (refused by a %s hook)" % (detail, hook), errors)
+    return plan.error(line, None, "%s (refused by a %s hook)" % (detail, hook_of(exc) or "model"),
+                      errors)
+
+
+def _import_table(archive: zipfile.ZipFile, plan: _Plan, limits: Tuple[int, int],
+                  progress: Optional[Progress], mode: str) -> int:
+    """Load one file as one audited write: a single ``import`` entry for the table
+    (record_id ``*``, after ``{table, rows, mode}``) by the importing actor."""
+    info = plan.info
+    model = info.model
+    # A registered model's entry also reaches its after_commit listeners; a table
+    # without one is audited under its table name.
+    target = model if model is not None and hasattr(model._meta, "audited") else \
+        info.component
+
+    def run(_: None) -> Tuple[int, list]:
+        count = _load(archive, plan, limits, progress)
+        return count, [("*", None, {"table": info.name, "rows": count, "mode": mode})]
+
+    return write(target, "import", run).result
 
 
 def _load(archive: zipfile.ZipFile, plan: _Plan, limits: Tuple[int, int],
@@ -367,23 +386,33 @@ def _insert_each(plan: _Plan, rows) -> None:
              if field is not None]
     converters = [(field or plan.info.fields[column]).db_value
                   for column, _, _, field in plan.columns]
-    send_before, send_after = signals.before_insert.send, signals.after_insert.send
     for line, values in rows:
         instance = model(**{name: values[i] for name, i in names})
+
+        def insert(_: None, instance: Any = instance, values: List[Any] = values,
+                   line: int = line) -> Tuple[int, list]:
+            row = [convert(value if attribute is None else getattr(instance, attribute))
+                   for convert, attribute, value in zip(converters, attributes, values)]
+            try:
+                db.execute_sql(sql, params(row))
+            except peewee.DatabaseError as exc:
+                raise _RowRefused(plan.error(line, None, str(exc))) from None
+            return 1, [None]  # a row went in (the table's one entry records it)
+
         try:
-            send_before(instance)
-        except ValueError as exc:
-            raise _hook_error(plan, line, "before_insert", exc) from None
-        row = [convert(value if attribute is None else getattr(instance, attribute))
-               for convert, attribute, value in zip(converters, attributes, values)]
-        try:
-            db.execute_sql(sql, params(row))
-        except peewee.DatabaseError as exc:
-            raise plan.error(line, None, str(exc)) from None
-        try:
-            send_after(instance)
-        except ValueError as exc:
-            raise _hook_error(plan, line, "after_insert", exc) from None
+            hooked(instance, "create", insert)
+        except _RowRefused as exc:
+            raise exc.error from None
+        except ValueError as exc:  # a hook refused the row
+            raise _hook_error(plan, line, exc) from None
+
+
+class _RowRefused(Exception):
+    """The database refused a row (``error`` names its line): not a hook's refusal."""
+
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _insert_batched(plan: _Plan, rows) -> None:
@@ -426,34 +455,11 @@ def _delete_all(db: peewee.Database, table: str) -> None:
 
 
 def _reset_sequences(db: peewee.Database, infos: List[TableInfo]) -> None:
-    """PostgreSQL sequences do not move for explicit keys: point them past the rows."""
-    if not isinstance(db, peewee.PostgresqlDatabase):
-        return
+    """Key sequences that do not move for explicit keys (PostgreSQL): past the rows."""
+    dialect = dialect_of(db)
     for info in infos:
         if len(info.primary_key) != 1:
             continue
         column = info.primary_key[0]
-        if not isinstance(info.fields.get(column), peewee.IntegerField):
-            continue
-        quoted_table = '"%s"' % info.name.replace('"', '""')  # noqa: UP031
-        quoted_column = '"%s"' % column.replace('"', '""')  # noqa: UP031
-        db.execute_sql(
-            f"SELECT setval(pg_get_serial_sequence(%s, %s), "
-            f"(SELECT COALESCE(MAX({quoted_column}), 0) + 1 FROM {quoted_table}), false)",
-            (quoted_table, column))
-
-
-def _audit(infos: Dict[str, TableInfo], counts: Dict[str, int], mode: str) -> None:
-    """One ``import`` entry per table: record_id ``*``, after ``{table, rows, mode}``."""
-    loose = []
-    for table, rows in counts.items():
-        info = infos[table]
-        after = {"table": table, "rows": rows, "mode": mode}
-        model = info.model
-        if model is not None and hasattr(model._meta, "audited"):
-            # An audited model's entry also reaches its after_commit listeners.
-            record_writes(model, [("import", "*", None, after)])
-        else:
-            loose.append({"component": info.component, "record_id": "*",
-                          "operation": "import", "before": None, "after": after})
-    write_entries(loose)
+        if isinstance(info.fields.get(column), peewee.IntegerField):
+            dialect.move_sequence(db, info.name, column)

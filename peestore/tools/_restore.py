@@ -33,7 +33,6 @@ import tempfile
 import peewee
 
 from ._backup import fsync_dir, fsync_file, sqlite_path
-from ..db._connect import database as _proxy
 from ..db._connect import get_database, registered_models, release_idle
 from ..errors import ConfigurationError, PeestoreError, RestoreError
 from ..db._gate import gate
@@ -174,18 +173,13 @@ def _restore_staged(db: peewee.Database, live: str, staged: str, integrity_check
 
 def _audit(db: peewee.Database, size: int, sha256: str) -> None:
     """The restore's own entry, in the database just restored."""
-    from ..audit._actor import current_actor
-    from ..audit._log import AuditLog, utcnow, write_entries
+    from ..audit._write import write
 
-    entry = {"component": "db", "operation": "restore", "record_id": "*", "before": None,
-             "after": {"bytes": size, "sha256": sha256}}
+    change = ("*", None, {"bytes": size, "sha256": sha256})
     opened = db.is_closed()
     try:
-        with _connection(db), db.atomic():
-            if _proxy.obj is db:
-                write_entries([entry])
-            else:  # restore(database=...) of a database the models are not bound to
-                AuditLog.insert(timestamp=utcnow(), actor=current_actor(), **entry).execute(db)
+        with _connection(db):
+            write("db", "restore", lambda _: (True, [change]), database=db)
         if opened:
             # The pool would keep that connection; closed, the new file is left
             # as it came (no -wal beside it) until the next request opens it.

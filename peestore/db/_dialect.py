@@ -1,0 +1,177 @@
+"""What peestore does differently on SQLite, PostgreSQL and MariaDB/MySQL.
+
+One ``Dialect`` object per database, chosen once (``dialect_of``, which
+``connect`` calls) and kept on it, instead of ``isinstance`` checks spread
+over the package: the place to look for every backend difference.
+"""
+from __future__ import annotations
+
+import datetime
+import sqlite3
+
+import peewee
+
+from ..errors import NotSQLiteError
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, FrozenSet, Optional
+
+__all__ = ["Dialect", "dialect_of"]
+
+# The JSON kinds (peestore.model._values) whose column may give back other than
+# what was written: MySQL's DATETIME drops microseconds, PostgreSQL's REAL is
+# a 4-byte float, NUMERIC rounds, a column of no known kind may convert.
+_LOSSY_ON_SERVERS = frozenset(("decimal", "number", "datetime", "time", "any"))
+
+
+class Dialect:
+    """A backend as peestore sees it.  The base class is a server database."""
+
+    #: ``sqlite``, ``postgresql``, ``mysql``, or the database class's name.
+    name = "other"
+    #: URL scheme for the start line and messages.
+    scheme = "other"
+    #: Whether backup, restore and the file tools work (SQLite files only).
+    has_file = False
+    #: The JSON kinds that must be read back after a write to answer with what
+    #: the database holds.
+    lossy_kinds: FrozenSet[str] = _LOSSY_ON_SERVERS
+
+    def begin(self, db: peewee.Database) -> Any:
+        """A new outermost transaction for an audited write (``db`` is at depth 0)."""
+        return db.transaction()
+
+    def audit_timestamp(self, now: datetime.datetime) -> Any:
+        """``now`` as the audit INSERT binds it."""
+        return now
+
+    def returns_keys(self, db: peewee.Database) -> bool:
+        """Whether ``INSERT ... RETURNING`` gives the keys of a multi-row insert."""
+        return bool(db.returning_clause)
+
+    def locks_rows(self, db: peewee.Database) -> bool:
+        """Whether ``SELECT ... FOR UPDATE`` locks the rows a write reads first."""
+        return bool(db.for_update)
+
+    def pages_by_key(self) -> bool:
+        """Whether a table is read in primary-key pages (drivers that fetch a whole
+        result set at once) rather than through one cursor."""
+        return True
+
+    def file_path(self, db: peewee.Database, what: str) -> str:
+        """The database file (SQLite); raises ``NotSQLiteError`` elsewhere."""
+        raise NotSQLiteError(
+            "%s works on SQLite databases only; for PostgreSQL use pg_dump / pg_restore, "
+            "for MariaDB/MySQL use mariadb-dump / mysqldump" % what)
+
+    def move_sequence(self, db: peewee.Database, table: str, column: str,
+                      schema: Optional[str] = None) -> None:
+        """After rows were inserted with explicit keys: make the table's key sequence
+        continue past them (PostgreSQL only; the others follow by themselves)."""
+
+    def snapshot(self, db: peewee.Database) -> Any:
+        """A read transaction in which every statement sees one snapshot."""
+        return db.atomic()
+
+    def json_pages(self) -> bool:
+        """Whether list pages may come from the database as one JSON text."""
+        return False
+
+
+class SqliteDialect(Dialect):
+    name = scheme = "sqlite"
+    has_file = True
+    lossy_kinds = frozenset(("decimal",))
+
+    def begin(self, db: peewee.Database) -> Any:
+        # An audited write reads before it writes (the before-state, hooks that
+        # look rows up).  In a plain (deferred) SQLite transaction that read
+        # takes a snapshot, and when another connection commits before the
+        # write, the write fails at once with "database is locked": SQLite
+        # cannot wait there, the snapshot is stale.  BEGIN IMMEDIATE takes the
+        # write lock first, waiting up to busy_timeout for it, so concurrent
+        # writers queue up instead.
+        return db.transaction(lock_type="IMMEDIATE")
+
+    def audit_timestamp(self, now: datetime.datetime) -> Any:
+        return now.isoformat(" ")  # the text peewee writes for a DateTimeField
+
+    def returns_keys(self, db: peewee.Database) -> bool:
+        return bool(db.returning_clause) or sqlite3.sqlite_version_info >= (3, 35, 0)
+
+    def pages_by_key(self) -> bool:
+        return False  # sqlite3 steps through a result; it never holds a whole table
+
+    def file_path(self, db: peewee.Database, what: str) -> str:
+        path = db.database
+        if not path or path == ":memory:" or str(path).startswith("file:"):
+            raise NotSQLiteError("%s needs a SQLite database file, not %r" % (what, path))
+        return str(path)
+
+    def json_pages(self) -> bool:
+        return True
+
+
+class PostgresqlDialect(Dialect):
+    name = scheme = "postgresql"
+
+    def move_sequence(self, db: peewee.Database, table: str, column: str,
+                      schema: Optional[str] = None) -> None:
+        quoted = '"%s"' % table.replace('"', '""')
+        if schema:
+            quoted = '"%s".%s' % (schema.replace('"', '""'), quoted)
+        column_sql = '"%s"' % column.replace('"', '""')
+        db.execute_sql(
+            "SELECT setval(pg_get_serial_sequence(%%s, %%s), GREATEST("
+            "(SELECT COALESCE(MAX(%s), 0) + 1 FROM %s), "
+            "nextval(pg_get_serial_sequence(%%s, %%s))), false)" % (column_sql, quoted),
+            (quoted, column, quoted, column))
+
+    def snapshot(self, db: peewee.Database) -> Any:
+        if db.transaction_depth() == 0:
+            return _RepeatableRead(db)
+        return db.atomic()
+
+
+class MySQLDialect(Dialect):
+    name = scheme = "mysql"
+    # InnoDB snapshots at the first read of a REPEATABLE READ transaction (its default).
+
+
+class _RepeatableRead:
+    """A PostgreSQL transaction at REPEATABLE READ: one snapshot for every statement."""
+
+    def __init__(self, db: peewee.Database) -> None:
+        self._transaction = db.atomic()
+        self._db = db
+
+    def __enter__(self) -> Any:
+        entered = self._transaction.__enter__()
+        self._db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return entered
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._transaction.__exit__(*exc)
+
+
+_SQLITE, _POSTGRESQL, _MYSQL, _OTHER = (SqliteDialect(), PostgresqlDialect(), MySQLDialect(),
+                                        Dialect())
+
+
+def dialect_of(db: peewee.Database) -> Dialect:
+    """The ``Dialect`` of ``db`` (a real database, not a proxy), chosen on first use
+    and kept on the database."""
+    dialect = db.__dict__.get("_peestore_dialect")
+    if dialect is None:
+        if isinstance(db, peewee.SqliteDatabase):
+            dialect = _SQLITE
+        elif isinstance(db, peewee.PostgresqlDatabase):
+            dialect = _POSTGRESQL
+        elif isinstance(db, peewee.MySQLDatabase):
+            dialect = _MYSQL
+        else:
+            dialect = _OTHER
+        db.__dict__["_peestore_dialect"] = dialect
+    return dialect
+
