@@ -78,10 +78,14 @@ def measure(kind: str, count: int, python: str) -> int:
     folder = tempfile.mkdtemp(prefix="peestore-instr-")
     try:
         out = os.path.join(folder, "callgrind.out")
+        # A fixed hash seed: string hashes decide where dict and set entries land,
+        # and so how many instructions a lookup takes.
+        env = dict(os.environ, PYTHONHASHSEED="0")
         subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
                         python, os.path.abspath(__file__), "--child", kind, str(count),
                         os.path.join(folder, "bench.db")],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=env)
         with open(out) as f:
             for line in f:
                 match = re.match(r"(?:summary|totals):\s+(\d+)", line)

@@ -1,5 +1,10 @@
 """Every private name of peewee, playhouse, bottle and waitress that peestore uses.
 
+A private name is one with a leading underscore, or an attribute the
+dependency's documentation does not describe.  (peewee documents
+``Model._meta`` and the ``__sql__`` protocol, and uses ``Model.__data__`` in
+its recipes: those count as public.)
+
 peestore builds on its dependencies' public APIs; where one does not reach
 (the speed of the write path, the server's channel), the private name is used
 here and only here, behind a small function or constant with a docstring that
@@ -21,28 +26,18 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, Set
 
-__all__ = ["check", "row_data", "dirty_names", "is_loaded", "pk_condition",
+__all__ = ["check", "dirty_names", "LOADED", "pk_condition",
            "prune_fields", "populate_relations", "normalize_data", "query_where",
            "set_query_where", "update_values", "insert_data", "insert_columns",
            "on_conflict", "tuples_query", "exception_wrapper", "chainable", "ExecuteHook",
-           "SqlHook", "set_update_values"]
+           "set_update_values", "signal_receivers", "set_signal_receivers"]
 
 
 # -- peewee: model instances ----------------------------------------------------
 
 #: The keyword peewee passes to a model's constructor for a row read from the
-#: database (its defaults are not applied then).
-_LOADED = "__no_default__"
-
-
-def is_loaded(kwargs: Dict[str, Any]) -> bool:
-    """Whether a model is being built from a row the database returned."""
-    return _LOADED in kwargs
-
-
-def row_data(instance: peewee.Model) -> Dict[str, Any]:
-    """The instance's field values, by field name (``Model.__data__``)."""
-    return instance.__data__
+#: database (its defaults are not applied then): ``LOADED in kwargs``.
+LOADED = "__no_default__"
 
 
 def dirty_names(instance: peewee.Model) -> Set[str]:
@@ -136,19 +131,17 @@ class ExecuteHook:
         raise NotImplementedError
 
 
-class SqlHook:
-    """Put this before a peewee query class to adjust its SQL as it is rendered:
-    peewee calls ``render_sql(ctx)``, which may call ``plain_sql(ctx)`` for the
-    query's own SQL (``Node.__sql__``)."""
+# -- playhouse.signals -------------------------------------------------------------
 
-    def __sql__(self, ctx: Any) -> Any:
-        return self.render_sql(ctx)
+def signal_receivers(signal: Any) -> Any:
+    """What a ``playhouse.signals.Signal`` has connected, to give back to
+    ``set_signal_receivers`` (``_receivers``, ``_receiver_list``)."""
+    return set(signal._receivers), list(signal._receiver_list)
 
-    def plain_sql(self, ctx: Any) -> Any:
-        return super().__sql__(ctx)
 
-    def render_sql(self, ctx: Any) -> Any:
-        raise NotImplementedError
+def set_signal_receivers(signal: Any, receivers: Any) -> None:
+    """Make a signal's receivers exactly what ``signal_receivers`` returned."""
+    signal._receivers, signal._receiver_list = set(receivers[0]), list(receivers[1])
 
 
 #: peewee's context manager that turns a driver's exception into peewee's own.
@@ -177,7 +170,7 @@ def check() -> None:
                                               "_populate_unsaved_relations",
                                               "_normalize_data", "_pk"))
     _require("peewee", peewee, peewee, ("__exception_wrapper__", "ROW"))
-    _require("peewee", peewee, peewee.Node, ("copy", "__sql__"))
+    _require("peewee", peewee, peewee.Node, ("copy",))
     _require("peewee", peewee, peewee.ROW, ("TUPLE",))
     for query_class in (peewee.ModelUpdate, peewee.ModelDelete, peewee.ModelInsert):
         _require("peewee", peewee, query_class, ("_execute",))
@@ -185,12 +178,15 @@ def check() -> None:
     class _Probe(peewee.Model):
         pass
 
-    for kwargs in ({}, {_LOADED: True}):
+    for kwargs in ({}, {LOADED: True}):
         probe = _Probe(**kwargs)
-        _require("peewee", peewee, probe, ("__data__", "_dirty"))
+        _require("peewee", peewee, probe, ("_dirty",))
     query = _Probe.insert({})
     _require("peewee", peewee, query, ("_insert", "_columns", "_on_conflict", "_where"))
     _require("peewee", peewee, _Probe.update({}), ("_update", "_where"))
+    from playhouse.signals import Signal
+
+    _require("peewee (playhouse.signals)", peewee, Signal(), ("_receivers", "_receiver_list"))
 
 
 check()

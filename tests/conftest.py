@@ -11,7 +11,7 @@ import pytest
 from playhouse import db_url as playhouse_db_url
 
 import peestore
-from peestore.audit import _listeners as listeners
+from peestore.testing import isolated_hooks, isolated_listeners
 
 BACKENDS = [b.strip() for b in os.environ.get(
     "PEESTORE_TEST_BACKENDS", "sqlite,postgres,mysql").split(",") if b.strip()]
@@ -133,19 +133,12 @@ def sqlite_db(db_path):
 @pytest.fixture(autouse=True)
 def _no_leftover_listeners():
     """Listeners registered by one test never hear another test's writes."""
-    saved = list(listeners._listeners), list(listeners._restore_listeners)
-    yield
-    listeners._listeners[:] = saved[0]
-    listeners._restore_listeners[:] = saved[1]
+    with isolated_listeners():
+        yield
 
 
 @pytest.fixture(autouse=True)
 def _no_leftover_receivers():
     """Hook receivers connected by one test are gone after it."""
-    from peestore import signals
-    all_signals = [signals.before_insert, signals.after_insert, signals.before_update,
-                   signals.after_update, signals.before_delete, signals.after_delete]
-    saved = [(set(s._receivers), list(s._receiver_list)) for s in all_signals]
-    yield
-    for s, (receivers, receiver_list) in zip(all_signals, saved):
-        s._receivers, s._receiver_list = receivers, receiver_list
+    with isolated_hooks():
+        yield

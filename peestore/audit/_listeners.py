@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Change", "after_commit", "on_restore", "notify_restore", "record_change",
            "track_transactions", "listening", "remove_listener", "in_owned_transaction",
-           "owned_transaction", "unowned", "reset_listeners"]
+           "transaction_state", "keep_listeners"]
 
 log = logging.getLogger("peestore")
 
@@ -53,12 +53,15 @@ class _Local(threading.local):
     # Class-level defaults: a thread that never kept a change finds None, not
     # an AttributeError (which getattr would raise and catch on every write).
     pending: Optional[List[Change]] = None
-    # How many of this thread's open transactions peestore opened itself
-    # (``owned_transaction``), outermost first; see ``in_owned_transaction``.
+    # How many of this thread's open transactions and savepoints peestore opened
+    # itself for a unit of work (``owned`` ones), where nested writes need no
+    # savepoint of their own (``in_owned_transaction``).  0 inside a write's
+    # hooks: ``peestore.audit._write`` clears it there.
     owned: int = 0
 
 
-_local = _Local()
+#: This thread's transaction state (``pending`` changes, ``owned`` depth).
+transaction_state = _local = _Local()
 
 
 def after_commit(*models: type) -> Callable:
@@ -82,10 +85,10 @@ def remove_listener(fn: Callable) -> None:
     _restore_listeners[:] = [item for item in _restore_listeners if item is not fn]
 
 
-def reset_listeners() -> Callable[[], None]:
-    """Remove every listener; returns a function that puts them back (for tests)."""
+def keep_listeners() -> Callable[[], None]:
+    """Remember the listeners registered now; the function returned brings back
+    exactly those (``peestore.testing.isolated_listeners``)."""
     saved = list(_listeners), list(_restore_listeners)
-    del _listeners[:], _restore_listeners[:]
 
     def put_back() -> None:
         _listeners[:], _restore_listeners[:] = saved
@@ -122,7 +125,7 @@ def _pending() -> List[Change]:
 def record_change(database: peewee.Database, change: Change) -> None:
     """Keep ``change`` until the enclosing transaction commits or rolls back."""
     _pending().append(change)
-    if database.transaction_depth() == 0:
+    if not database.in_transaction():
         _flush()
 
 
@@ -154,13 +157,18 @@ def in_owned_transaction() -> bool:
 
 
 class _Wrapper:
-    """Delegates to one of peewee's transaction or savepoint objects."""
+    """Delegates to one of peewee's transaction or savepoint objects.
 
-    __slots__ = ("_inner", "_db")
+    ``owned`` is set by peestore when it opens one for a unit of work (see
+    ``in_owned_transaction``).
+    """
+
+    __slots__ = ("_inner", "_db", "owned")
 
     def __init__(self, inner: Any, db: peewee.Database) -> None:
         self._inner = inner
         self._db = db
+        self.owned = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -180,7 +188,9 @@ class _Transaction(_Wrapper):
     __slots__ = ("_outermost", "_begin_args")
 
     def __init__(self, inner: Any, db: peewee.Database, args: tuple, kwargs: dict) -> None:
-        super().__init__(inner, db)
+        self._inner = inner
+        self._db = db
+        self.owned = False
         self._outermost = False
         self._begin_args = (args, kwargs)
 
@@ -189,13 +199,17 @@ class _Transaction(_Wrapper):
         return self._db.transaction(*args, **kwargs)
 
     def __enter__(self) -> _Transaction:
-        self._outermost = self._db.transaction_depth() == 0
+        self._outermost = not self._db.in_transaction()
         if self._outermost:
             _discard()
         self._inner.__enter__()
+        if self.owned:
+            _local.owned += 1
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        if self.owned:
+            _local.owned -= 1
         outermost = self._outermost
         try:
             result = self._inner.__exit__(exc_type, exc, tb)
@@ -234,9 +248,13 @@ class _Savepoint(_Wrapper):
     def __enter__(self) -> _Savepoint:
         self._inner.__enter__()
         self._mark = len(_pending())
+        if self.owned:
+            _local.owned += 1
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        if self.owned:
+            _local.owned -= 1
         if exc_type is not None:
             del _pending()[self._mark:]
         try:
@@ -248,40 +266,6 @@ class _Savepoint(_Wrapper):
     def rollback(self, begin: bool = True) -> None:
         del _pending()[self._mark:]
         self._inner.rollback(begin)
-
-
-class unowned:
-    """A block of code that is not part of the unit of work around it (a write's
-    hooks): writes in it take savepoints of their own again, so a hook that
-    catches a nested write's exception cannot leave half of that write behind."""
-
-    __slots__ = ("_saved",)
-
-    def __enter__(self) -> None:
-        self._saved = _local.owned
-        _local.owned = 0
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        _local.owned = self._saved
-
-
-class owned_transaction:
-    """``transaction`` (a context manager) marked as opened by peestore for one unit
-    of work: writes nested in it add no savepoint (``in_owned_transaction``)."""
-
-    __slots__ = ("_transaction",)
-
-    def __init__(self, transaction: Any) -> None:
-        self._transaction = transaction
-
-    def __enter__(self) -> Any:
-        entered = self._transaction.__enter__()
-        _local.owned += 1
-        return entered
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
-        _local.owned -= 1
-        return self._transaction.__exit__(exc_type, exc, tb)
 
 
 def _transaction(original: Callable, db: peewee.Database, *args: Any, **kwargs: Any

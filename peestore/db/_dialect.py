@@ -129,7 +129,7 @@ class PostgresqlDialect(Dialect):
             (quoted, column, quoted, column))
 
     def snapshot(self, db: peewee.Database) -> Any:
-        if db.transaction_depth() == 0:
+        if not db.in_transaction():
             return _RepeatableRead(db)
         return db.atomic()
 

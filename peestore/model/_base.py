@@ -53,10 +53,10 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         database = database
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        loaded = _compat.is_loaded(kwargs)
+        loaded = _compat.LOADED in kwargs
         super().__init__(*args, **kwargs)
         # The row as read from the database: the "before" of the next write.
-        self._ps_loaded = _compat.row_data(self).copy() if loaded else None
+        self._ps_loaded = self.__data__.copy() if loaded else None
 
     # -- reads -----------------------------------------------------------
 
@@ -123,7 +123,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         if only is not None:
             wanted = set(only)
             names = [name for name in names if name in wanted]
-        return json_safe(_compat.row_data(self), names)
+        return json_safe(self.__data__, names)
 
     def _record_id(self) -> str:
         return str(self.get_id())
@@ -141,7 +141,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                 .where(_compat.pk_condition(self)).dicts().first())
 
     def _mark_saved(self) -> None:
-        self._ps_loaded = _compat.row_data(self).copy()
+        self._ps_loaded = self.__data__.copy()
 
     # -- writes -----------------------------------------------------------
 
@@ -157,26 +157,34 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         # Not peewee's save() wrapped: that one renders a new INSERT or UPDATE
         # query per call, which costs more than running it on SQLite; the field
         # selection below is the same as peewee's.
-        fields = _compat.row_data(self).copy()
+        data = self.__data__
+        dirty = _compat.dirty_names(self)
+        fields = data.copy()
         if only is not None:
             fields = _compat.prune_fields(self, fields, only)
         elif self._meta.only_save_dirty and not force_insert:
             fields = _compat.prune_fields(self, fields, self.dirty_fields)
             if not fields:
-                _compat.dirty_names(self).clear()
+                dirty.clear()
                 return False
         cls = type(self)
         saved: List[str] = []
         if force_insert or self.get_id() is None:
-            with _Kept(self, (self._meta.primary_key.name,)):
+            pk_name = self._meta.primary_key.name
+            key = data.get(pk_name)
+            try:
                 written = write(cls, "create", lambda _: self._insert(fields, only, saved),
                                 instance=self, actor=actor)
+            except BaseException:
+                # Rolled back: no key from the database stays on the instance.
+                data[pk_name] = key
+                raise
         else:
             written = write(cls, "update",
                             lambda before: self._update(before, fields, only, saved),
                             instance=self, load=self._stored_row, actor=actor)
-        _compat.dirty_names(self).difference_update(saved)
-        self._mark_saved()
+        dirty.difference_update(saved)
+        self._ps_loaded = data.copy()
         return written
 
     def _insert(self, fields: Dict[str, Any], only: Any, saved: List[str]
@@ -186,14 +194,14 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         meta = self._meta
         pk_field = meta.primary_key
         fields = self._fields_to_write(fields, only)
-        no_key = _compat.row_data(self).get(pk_field.name) is None
+        no_key = self.__data__.get(pk_field.name) is None
         if meta.auto_increment and no_key:
             fields.pop(pk_field.name, None)
         new_pk = insert_row(type(self), fields)
         if new_pk is not None and (meta.auto_increment or no_key):
             setattr(self, pk_field.name, new_pk)
             # The key the database gave is not a change the caller made.
-            _compat.dirty_names(self).discard(pk_field.name)
+            saved.append(pk_field.name)
         saved.extend(fields)
         return 1, [(self._record_id(), None, self.to_dict())]
 
@@ -221,7 +229,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
     def _fields_to_write(self, fields: Dict[str, Any], only: Any) -> Dict[str, Any]:
         # Before-hooks may change the instance; write what they left: the fields
         # meant before, and any the hooks set.
-        data = _compat.row_data(self)
+        data = self.__data__
         if only is not None:
             out = _compat.prune_fields(self, data, only)
         else:
@@ -240,9 +248,14 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                 permanently: bool = False, actor: Optional[str] = None) -> Written:
         cls = type(self)
         if cls._meta.soft_delete and not permanently:
-            with _Kept(self, ("deleted_at",)):
+            data = self.__data__
+            deleted_at = data.get("deleted_at")
+            try:
                 written = write(cls, "soft_delete", self._soft_delete, instance=self,
                                 load=self._live_row, actor=actor)
+            except BaseException:
+                data["deleted_at"] = deleted_at  # rolled back: not deleted after all
+                raise
             if written.changes:
                 _compat.dirty_names(self).discard("deleted_at")
                 self._mark_saved()
@@ -306,11 +319,16 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             return row
 
         def run(before: Dict[str, Any]) -> Tuple[int, list]:
-            data = _compat.row_data(self)
+            data = self.__data__
             return self._update_row(before, {name: data[name] for name in values})
 
-        with _Kept(self, values):
+        data = self.__data__
+        kept = {name: data.get(name) for name in values}
+        try:
             written = write(cls, "restore", run, instance=self, load=load, actor=actor)
+        except BaseException:
+            data.update(kept)  # rolled back: the instance is as it was
+            raise
         if written.changes:
             _compat.dirty_names(self).difference_update(values)
             self._mark_saved()
@@ -392,33 +410,3 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                 setattr(self, name, value)
             return self._save(actor=actor)
 
-
-class _Kept:
-    """Puts the named fields of an instance back as they were when the write in the
-    block fails: a rolled-back write leaves the instance as it found it (a create
-    gets no key, a soft delete no ``deleted_at``)."""
-
-    __slots__ = ("_instance", "_values", "_dirty")
-
-    def __init__(self, instance: peewee.Model, names: Iterable[str]) -> None:
-        data = _compat.row_data(instance)
-        missing = object()
-        self._instance = instance
-        self._values = [(name, data.get(name, missing), missing) for name in names]
-        self._dirty = set(_compat.dirty_names(instance))
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            return
-        data = _compat.row_data(self._instance)
-        for name, value, missing in self._values:
-            if value is missing:
-                data.pop(name, None)
-            else:
-                data[name] = value
-        dirty = _compat.dirty_names(self._instance)
-        dirty.clear()
-        dirty.update(self._dirty)

@@ -13,7 +13,7 @@ __all__ = ["SoftDeleteQuery", "HIDE", "WITH", "ONLY"]
 HIDE, WITH, ONLY = "hide", "with", "only"
 
 
-class SoftDeleteQuery(_compat.SqlHook, peewee.ModelSelect):
+class SoftDeleteQuery(peewee.ModelSelect):
     """A ``ModelSelect`` that leaves out rows whose ``deleted_at`` is set."""
 
     _deleted = HIDE
@@ -34,12 +34,12 @@ class SoftDeleteQuery(_compat.SqlHook, peewee.ModelSelect):
             return None
         return field.is_null(self._deleted == HIDE)
 
-    def render_sql(self, ctx):
+    def __sql__(self, ctx):
         condition = self._deleted_condition()
         if condition is None:
-            return self.plain_sql(ctx)
+            return super().__sql__(ctx)
         clone = self.clone()
         clone._deleted = WITH
         where = _compat.query_where(clone)
         _compat.set_query_where(clone, condition if where is None else where & condition)
-        return clone.plain_sql(ctx)
+        return clone.__sql__(ctx)

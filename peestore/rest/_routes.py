@@ -18,7 +18,6 @@ from ..db._connect import get_database
 from ..errors import ValidationError
 from ..db._gate import gate
 from ..model._values import dumps
-from .. import _compat
 from ..audit._write import Written, write_transaction
 from ..db._dialect import dialect_of
 from ._bodies import read_json_object
@@ -399,7 +398,7 @@ class ModelRoutes:
 
     def _apply(self, instance: Any, values: Dict[str, Any]) -> Any:
         """Set the changed values and save; no write (and no audit entry) if none changed."""
-        data = _compat.row_data(instance)
+        data = instance.__data__
         changed = [name for name, value in values.items()
                    if name not in data or data[name] != value]
         if not changed:
