@@ -18,19 +18,27 @@ a process that only uses the models never imports waitress.
 """
 from __future__ import annotations
 
+import functools
+import json
+import time
+
 import peewee
 
 from .errors import ConfigurationError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, Set
+    from typing import Any, Dict, Iterable, List, Set, Tuple
 
 __all__ = ["check", "dirty_names", "LOADED", "pk_condition",
            "prune_fields", "populate_relations", "normalize_data", "query_where",
            "set_query_where", "update_values", "insert_data", "insert_columns",
            "on_conflict", "tuples_query", "exception_wrapper", "chainable", "ExecuteHook",
-           "set_update_values", "signal_receivers", "set_signal_receivers"]
+           "set_update_values", "signal_receivers", "set_signal_receivers", "server_channel",
+           "use_channel", "server_addresses", "stop_from_loop", "check_waitress",
+           "connection_params", "set_sqlite_pragmas", "sqlite_pragmas", "opens_with_sqlite3",
+           "pool_limits", "close_pooled", "ConnectHook", "detach_connection",
+           "attach_connection"]
 
 
 # -- peewee: model instances ----------------------------------------------------
@@ -131,6 +139,81 @@ class ExecuteHook:
         raise NotImplementedError
 
 
+# -- peewee: databases and pools ------------------------------------------------------
+
+def connection_params(db: peewee.Database) -> Dict[str, Any]:
+    """The keyword arguments ``db`` passes to its driver's ``connect`` (``connect_params``)."""
+    return getattr(db, "connect_params", None) or {}
+
+
+def set_sqlite_pragmas(db: peewee.SqliteDatabase, pragmas: Dict[str, Any]) -> None:
+    """Replace the pragmas ``db`` runs on each new connection (``_pragmas``)."""
+    db._pragmas = list(pragmas.items())
+
+
+def sqlite_pragmas(db: peewee.SqliteDatabase) -> Dict[str, Any]:
+    """The pragmas ``db`` runs on each new connection."""
+    return dict(db._pragmas or ())
+
+
+def opens_with_sqlite3(db: peewee.Database, own_modules: Iterable[str]) -> bool:
+    """Whether ``db`` opens its connections with ``sqlite3.connect`` (which takes a
+    ``factory``), not with a driver of its own (APSW, sqlcipher): the nearest
+    class defining ``_connect`` is peewee's ``SqliteDatabase``, skipping the
+    pools' (which call the database's own) and those of ``own_modules``."""
+    skip = ("playhouse.pool",) + tuple(own_modules)
+    for klass in type(db).__mro__:
+        if "_connect" in vars(klass):
+            if klass.__module__ in skip:
+                continue
+            return klass is peewee.SqliteDatabase
+    return False
+
+
+def pool_limits(db: peewee.Database) -> Tuple[Any, Any]:
+    """A ``playhouse.pool`` database's ``(max_connections, stale_timeout)``."""
+    return db._max_connections, db._stale_timeout
+
+
+def close_pooled(db: peewee.Database, conn: Any) -> None:
+    """Close a connection checked out of ``db``'s pool, and forget it there."""
+    db._close(conn, close_conn=True)
+
+
+class ConnectHook:
+    """Put this before a ``playhouse.pool`` database class to offer it a connection
+    before it goes to its pool: ``reuse_connection()`` returns one or None
+    (peewee's ``Database._connect``)."""
+
+    def _connect(self) -> Any:
+        conn = self.reuse_connection()
+        return conn if conn is not None else super()._connect()
+
+    def reuse_connection(self) -> Any:
+        return None
+
+
+def detach_connection(db: peewee.Database) -> Any:
+    """This thread's open connection to ``db``, now closed for peewee but not
+    closed; None (nothing done) when it has none or it is in a transaction or a
+    ``connection_context``.  (peewee's per-thread ``_state``.)"""
+    state = db._state
+    conn = state.conn
+    if (state.closed or conn is None or state.transactions or state.ctx
+            or conn.in_transaction):
+        return None
+    # What reset() does; its lists are empty already.
+    state.conn, state.closed = None, True
+    return conn
+
+
+def attach_connection(db: peewee.Database, conn: Any) -> None:
+    """Make ``conn`` this thread's open connection to ``db`` (closed for peewee now)."""
+    state = db._state
+    # What set_connection() does, without new lists: detach_connection left them empty.
+    state.conn, state.closed = conn, False
+
+
 # -- playhouse.signals -------------------------------------------------------------
 
 def signal_receivers(signal: Any) -> Any:
@@ -148,10 +231,157 @@ def set_signal_receivers(signal: Any, receivers: Any) -> None:
 exception_wrapper = peewee.__exception_wrapper__
 
 
+# -- waitress (imported when the first server is made) -------------------------------
+
+# Unsent bytes of a running task's answer at which the main loop helps send.
+_HELP_AT = 256 * 1024
+
+
+@functools.cache
+def server_channel() -> type:
+    """waitress' ``HTTPChannel``, without the main loop's busy wait on a running task.
+
+    A worker thread sends its answer itself (``write_soon`` flushes under the
+    channel's ``outbuf_lock``).  Meanwhile the main loop sees bytes in the
+    buffer, calls the channel writable, finds the lock taken, sends nothing
+    and asks again at once: a busy loop that holds the GIL the worker needs
+    to finish (2-10x the CPU per request with 4 clients at once).  Here a
+    channel with a running task is writable only once its unsent answer
+    reaches ``_HELP_AT`` (a slow client; the worker keeps trying to send, and
+    waits only at waitress' far higher ``outbuf_high_watermark``).  When the
+    task ends, the worker wakes the loop (``service`` pulls the trigger),
+    which sends whatever is left.
+
+    Its errors are JSON (``_json_error_task``), and a connection that waitress'
+    ``channel_timeout`` ends is closed even when its client has stopped
+    reading: waitress marks an idle channel ``will_close`` and closes it when
+    the socket turns writable, which it never does while the client's
+    receive window stays full, so the connection and the answer it holds
+    (a backup download's file and slot) would stay until the client left.
+    """
+    check_waitress()
+    from waitress.channel import HTTPChannel
+
+    class QuietChannel(HTTPChannel):
+        error_task_class = _json_error_task()
+
+        def writable(self) -> bool:
+            if self.will_close or self.close_when_flushed:
+                if self.will_close and not self.requests and self.total_outbufs_len \
+                        and self.last_activity < time.time() - self.adj.channel_timeout:
+                    # Timed out with unsent bytes: see above.
+                    self.handle_close()
+                    return False
+                return True
+            pending = self.total_outbufs_len
+            if not pending:
+                return False
+            return not self.requests or pending >= _HELP_AT
+
+    return QuietChannel
+
+
+class _JsonError:
+    """One of waitress' own error answers (an ``Error`` of ``waitress.utilities``),
+    given as JSON ``{"detail": ...}`` like every other answer of the API."""
+
+    def __init__(self, error: Any, body_limit: int) -> None:
+        self.error = error
+        self.body_limit = body_limit
+
+    def to_response(self, *args: Any) -> Tuple[str, list, Any]:
+        # waitress' own answer first: its status line, and its body's type
+        # (text before waitress 3, bytes since).
+        status, _, original = self.error.to_response(*args)
+        code = self.error.code
+        if code == 413:
+            detail = ("request body over the server's limit of %d bytes "
+                      "(max_request_body_size)" % (self.body_limit - 1))
+        elif code == 500:
+            # The app failed; the body may hold a traceback (expose_tracebacks).
+            detail = "internal server error"
+        else:
+            detail = "%s: %s" % (self.error.reason, self.error.body)
+        body = json.dumps({"detail": detail})  # ASCII: any waitress can send it
+        if isinstance(original, bytes):
+            body = body.encode("ascii")
+        return status, [("Content-Type", "application/json")], body
+
+
+@functools.cache
+def _json_error_task() -> type:
+    """waitress' ``ErrorTask``, answering JSON: its 4xx for a request it refuses
+    before the app sees it (a body over ``max_request_body_size``, a malformed
+    request), and its 500 when the app itself fails."""
+    from waitress.task import ErrorTask
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self) -> None:
+            limit = self.channel.adj.max_request_body_size
+            self.request.error = _JsonError(self.request.error, limit)
+            super().execute()
+
+    return JsonErrorTask
+
+
+def use_channel(server: Any, channel: type) -> None:
+    """Make every listening socket of a waitress server use ``channel``."""
+    import waitress.server
+
+    # One listening socket: the server itself; several: a MultiSocketServer
+    # whose map holds one server per socket.
+    for listener in [server] + list(getattr(server, "map", {}).values()):
+        if isinstance(listener, waitress.server.BaseWSGIServer):
+            listener.channel_class = channel
+
+
+def server_addresses(server: Any) -> List[Tuple[Any, Any]]:
+    """``(host, port)`` of each socket a waitress server listens on (a Unix socket's
+    host is ``"unix"`` and its port its path)."""
+    listening = getattr(server, "effective_listen", None)
+    if not listening:
+        listening = [(server.effective_host, server.effective_port)]
+    return list(listening)
+
+
+def stop_from_loop(server: Any) -> None:
+    """Close a running waitress server from its own loop thread: closing its sockets
+    from another thread races with the ``select()`` it is blocked in."""
+    try:
+        server.trigger.pull_trigger(server.close)
+    except OSError:  # the loop already closed the trigger: it has stopped
+        pass
+
+
+def check_waitress() -> None:
+    """Raise ``ConfigurationError`` unless every private waitress name used here exists."""
+    import waitress
+    import waitress.channel
+    import waitress.server
+    import waitress.task
+    import waitress.utilities
+
+    _require("waitress", waitress, waitress.channel.HTTPChannel, (
+        "error_task_class", "last_activity", "will_close", "close_when_flushed",
+        "total_outbufs_len", "handle_close", "writable"))
+    _require("waitress", waitress, waitress.task, ("ErrorTask",))
+    _require("waitress", waitress, waitress.utilities.Error, ("to_response", "code", "reason"))
+    _require("waitress", waitress, waitress.server, ("BaseWSGIServer",))
+    _require("waitress", waitress, waitress.server.BaseWSGIServer, ("channel_class",))
+
+
 # -- the check ---------------------------------------------------------------------
 
 def _version(module: Any) -> str:
-    return str(getattr(module, "__version__", "unknown"))
+    version = getattr(module, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import version as installed
+
+            version = installed(module.__name__)
+        except Exception:  # not installed as a distribution
+            version = "unknown"
+    return str(version)
 
 
 def _require(dependency: str, module: Any, owner: Any, names: Iterable[str]) -> None:
@@ -184,7 +414,14 @@ def check() -> None:
     query = _Probe.insert({})
     _require("peewee", peewee, query, ("_insert", "_columns", "_on_conflict", "_where"))
     _require("peewee", peewee, _Probe.update({}), ("_update", "_where"))
+    from playhouse.pool import PooledSqliteDatabase
     from playhouse.signals import Signal
+
+    _require("peewee (playhouse.pool)", peewee, PooledSqliteDatabase, ("_connect", "_close"))
+    probe_db = PooledSqliteDatabase(":memory:")
+    _require("peewee (playhouse.pool)", peewee, probe_db, ("_max_connections", "_stale_timeout",
+                                                           "_state", "_pragmas"))
+    _require("peewee", peewee, probe_db._state, ("conn", "closed", "transactions", "ctx"))
 
     _require("peewee (playhouse.signals)", peewee, Signal(), ("_receivers", "_receiver_list"))
 

@@ -6,6 +6,7 @@ import sqlite3
 
 import peewee
 
+from .. import _compat
 from ..errors import ConfigurationError
 from ._hardening import check_pragmas, harden, hardened_factory
 from ..audit._listeners import track_transactions
@@ -154,26 +155,14 @@ def _sqlite_pragmas(*layers: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 def _harden_database(db: peewee.SqliteDatabase, pragmas: Optional[Dict[str, Any]]) -> None:
     """Give a ``SqliteDatabase`` built by the caller peestore's pragmas and hardened
     connections (``peestore.hardening``)."""
-    db._pragmas = list(_sqlite_pragmas(dict(db._pragmas or ()),  # private: _pragmas
-                                       pragmas).items())
-    if _opens_with_sqlite3(db):
-        params = db.connect_params  # private: connect_params
+    _compat.set_sqlite_pragmas(db, _sqlite_pragmas(_compat.sqlite_pragmas(db), pragmas))
+    if _compat.opens_with_sqlite3(db, (__name__, "peestore.db._pool")):
+        params = _compat.connection_params(db)
         params["factory"] = hardened_factory(params.get("factory"))
     if not db.is_closed():
         conn = db.connection()
         if isinstance(conn, sqlite3.Connection):
             harden(conn)
-
-
-def _opens_with_sqlite3(db: peewee.SqliteDatabase) -> bool:
-    """Whether ``db`` opens its connections with ``sqlite3.connect`` (which takes a
-    ``factory``), not a driver of its own (APSW, sqlcipher)."""
-    for klass in type(db).__mro__:
-        if "_connect" in vars(klass):  # private: _connect
-            if klass.__module__ in ("playhouse.pool", __name__, "peestore.db._pool"):
-                continue  # a pool's _connect calls the database's own
-            return klass is peewee.SqliteDatabase
-    return False
 
 
 def _plain_sqlite(url: str, pragmas: Optional[Dict[str, Any]]) -> Optional[peewee.Database]:

@@ -22,6 +22,8 @@ import threading
 import peewee
 from playhouse.pool import PooledSqliteDatabase
 
+from .. import _compat
+
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, Tuple
@@ -45,19 +47,20 @@ _parked: Dict[int, Tuple[peewee.Database, Any, threading.Thread]] = {}
 _sweep_at = [16]
 
 
-class SqlitePool(PooledSqliteDatabase):
+class SqlitePool(_compat.ConnectHook, PooledSqliteDatabase):
     """``playhouse.pool.PooledSqliteDatabase`` whose threads may park a connection
     between requests (see the module); to everything else it is that pool."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._ps_parks = (not self._max_connections and not self._stale_timeout
-                          and self.connect_params.get("check_same_thread", True) is False)
+        max_connections, stale_timeout = _compat.pool_limits(self)
+        self._ps_parks = (not max_connections and not stale_timeout and
+                          _compat.connection_params(self).get("check_same_thread", True)
+                          is False)
 
-    def _connect(self) -> Any:
+    def reuse_connection(self) -> Any:
         # This thread's parked connection, if it is still there, before the pool.
-        conn = _take(self)
-        return conn if conn is not None else super()._connect()
+        return _take(self)
 
 
 def _take(db: peewee.Database) -> Any:
@@ -74,14 +77,12 @@ def _take(db: peewee.Database) -> Any:
 def unpark(db: peewee.Database) -> bool:
     """Give this thread back the connection it parked for ``db``, as peewee's open
     connection: True if it did (then ``db`` is open here)."""
-    state = db._state
-    if not state.closed:
+    if not db.is_closed():
         return False
     conn = _take(db)
     if conn is None:
         return False
-    # What set_connection() does, without new lists: park() left them empty.
-    state.conn, state.closed = conn, False
+    _compat.attach_connection(db, conn)
     return True
 
 
@@ -94,19 +95,15 @@ def park(db: peewee.Database) -> bool:
     """
     if not db.__dict__.get("_ps_parks"):
         return False
-    state = db._state
-    conn = state.conn
-    if (state.closed or conn is None or state.transactions or state.ctx
-            or conn.in_transaction):
+    conn = _compat.detach_connection(db)
+    if conn is None:
         return False
-    # Closed for peewee (what reset() does; its lists are empty already).
-    state.conn, state.closed = None, True
     spot = _spot
     if spot.db is not None:  # parked for a database since replaced (connect() again)
         old_db = spot.db
         old = _take(old_db)
         if old is not None:
-            old_db._close(old, close_conn=True)
+            _compat.close_pooled(old_db, old)
     spot.db, spot.conn = db, conn
     _parked[id(conn)] = (db, conn, threading.current_thread())
     if len(_parked) > _sweep_at[0]:
@@ -119,7 +116,7 @@ def _sweep() -> None:
     # may have left theirs behind.  Close those.
     for key, (db, conn, owner) in list(_parked.items()):
         if not owner.is_alive() and _parked.pop(key, None) is not None:
-            db._close(conn, close_conn=True)
+            _compat.close_pooled(db, conn)
     _sweep_at[0] = max(16, 2 * len(_parked))
 
 
@@ -133,6 +130,6 @@ def close_parked(db: peewee.Database) -> int:
     for key, (owner, conn, _) in list(_parked.items()):
         if owner is db and _parked.pop(key, None) is not None:
             # Out of the pool's bookkeeping, and closed.
-            db._close(conn, close_conn=True)
+            _compat.close_pooled(db, conn)
             closed += 1
     return closed

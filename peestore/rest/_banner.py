@@ -5,6 +5,9 @@ import os
 
 import peewee
 
+from .. import _compat
+from ..db._dialect import dialect_of
+
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, List, Optional
@@ -25,17 +28,13 @@ def database_label(db: Optional[peewee.Database] = None) -> str:
     if db is None:
         return "none connected"
     name = db.database
-    if isinstance(db, peewee.SqliteDatabase):
+    dialect = dialect_of(db)
+    if dialect.has_file:
         if name and name != ":memory:" and not str(name).startswith("file:"):
             name = os.path.abspath(name)
         return "sqlite:///%s" % name
-    if isinstance(db, peewee.PostgresqlDatabase):
-        scheme = "postgresql"
-    elif isinstance(db, peewee.MySQLDatabase):
-        scheme = "mysql"
-    else:
-        scheme = type(db).__name__
-    params = getattr(db, "connect_params", None) or {}  # private: connect_params
+    scheme = dialect.scheme if dialect.scheme != "other" else type(db).__name__
+    params = _compat.connection_params(db)
     user, host, port = params.get("user"), params.get("host"), params.get("port")
     netloc = "%s%s%s" % (user + "@" if user else "", host or "",
                          ":%s" % port if port else "")
@@ -44,11 +43,8 @@ def database_label(db: Optional[peewee.Database] = None) -> str:
 
 def server_urls(server: Any) -> List[str]:
     """The base URL of each socket a waitress server (``make_server``) listens on."""
-    listening = getattr(server, "effective_listen", None)  # private: effective_listen
-    if not listening:
-        listening = [(server.effective_host, server.effective_port)]  # private: effective_*
     urls = []
-    for host, port in listening:
+    for host, port in _compat.server_addresses(server):
         if host == "unix" and not isinstance(port, int):  # waitress' Unix socket: its path
             urls.append("unix:%s" % port)
             continue
