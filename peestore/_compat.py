@@ -30,15 +30,109 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Set, Tuple
 
-__all__ = ["check", "dirty_names", "LOADED", "pk_condition",
-           "prune_fields", "populate_relations", "normalize_data", "query_where",
-           "set_query_where", "update_values", "insert_data", "insert_columns",
-           "on_conflict", "tuples_query", "exception_wrapper", "chainable", "ExecuteHook",
-           "set_update_values", "signal_receivers", "set_signal_receivers", "server_channel",
-           "use_channel", "server_addresses", "stop_from_loop", "check_waitress",
-           "connection_params", "set_sqlite_pragmas", "sqlite_pragmas", "opens_with_sqlite3",
-           "pool_limits", "close_pooled", "ConnectHook", "detach_connection",
-           "attach_connection"]
+__all__ = [
+    "check", "check_waitress",
+    # model classes and fields
+    "field_names", "auto_increment", "composite_key", "has_foreign_keys", "field_defaults",
+    "field_named", "fields_by_column", "target_field", "datetime_formats",
+    # databases and SQL
+    "render", "last_insert_id", "returns_by_default", "quote_name", "parameter",
+    "locks_rows", "connection_params", "set_sqlite_pragmas", "sqlite_pragmas",
+    "opens_with_sqlite3", "pool_limits", "close_pooled", "ConnectHook", "detach_connection",
+    "attach_connection", "exception_wrapper",
+    # model instances
+    "LOADED", "dirty_names", "pk_condition", "prune_fields", "populate_relations",
+    "normalize_data",
+    # queries
+    "query_where", "set_query_where", "update_values", "set_update_values", "insert_data",
+    "insert_columns", "on_conflict", "chainable", "ExecuteHook",
+    # playhouse.signals
+    "signal_receivers", "set_signal_receivers",
+    # waitress
+    "server_channel", "use_channel", "server_addresses", "stop_from_loop",
+]
+
+
+# -- peewee: model classes and fields --------------------------------------------------
+# ``Model._meta`` is documented, with ``database``, ``table_name``,
+# ``primary_key``, ``fields``, ``sorted_fields`` and ``schema``; these are not.
+
+def field_names(model: type) -> List[str]:
+    """The names of ``model``'s fields, in table order (``sorted_field_names``)."""
+    return model._meta.sorted_field_names
+
+
+def auto_increment(model: type) -> bool:
+    """Whether ``model``'s key is given by the database (``auto_increment``)."""
+    return bool(model._meta.auto_increment)
+
+
+def composite_key(model: type) -> bool:
+    """Whether ``model``'s primary key spans several columns (``composite_key``)."""
+    return bool(model._meta.composite_key)
+
+
+def has_foreign_keys(model: type) -> bool:
+    """Whether ``model`` has a foreign key field (``refs``)."""
+    return bool(model._meta.refs)
+
+
+def field_defaults(model: type) -> Dict[peewee.Field, Any]:
+    """``{field: default}`` for each field of ``model`` with a default (``defaults``)."""
+    return model._meta.defaults
+
+
+def field_named(model: type, name: str) -> peewee.Field:
+    """The field of ``model`` with this name or column name (``combined``)."""
+    return model._meta.combined[name]
+
+
+def fields_by_column(model: type) -> Dict[str, peewee.Field]:
+    """``{column name: field}`` of ``model`` (``columns``)."""
+    return dict(model._meta.columns)
+
+
+def target_field(field: peewee.ForeignKeyField) -> peewee.Field:
+    """The field a foreign key refers to (``rel_field``)."""
+    return field.rel_field
+
+
+def datetime_formats(field: peewee.Field) -> List[str]:
+    """The formats a ``DateTimeField`` parses its text with (``formats``)."""
+    return list(field.formats)
+
+
+# -- peewee: databases and SQL ---------------------------------------------------------
+
+def render(db: peewee.Database, query: peewee.Node) -> Tuple[str, list]:
+    """``query``'s SQL and parameters in ``db``'s dialect, whatever it is bound to
+    (``Database.get_sql_context``)."""
+    return db.get_sql_context().sql(query).query()
+
+
+def last_insert_id(db: peewee.Database, cursor: Any) -> Any:
+    """The key a one-row INSERT just made, as ``Model.insert().execute()`` returns it."""
+    return db.last_insert_id(cursor, peewee.Insert.SIMPLE)
+
+
+def returns_by_default(db: peewee.Database) -> bool:
+    """Whether ``db`` was made with ``returning_clause=True`` (its inserts return keys)."""
+    return bool(db.returning_clause)
+
+
+def quote_name(db: peewee.Database, name: str) -> str:
+    """``name`` as an identifier in ``db``'s SQL (``quote``)."""
+    return name.join(db.quote)
+
+
+def parameter(db: peewee.Database) -> str:
+    """The placeholder of a bound parameter in ``db``'s SQL (``param``)."""
+    return db.param
+
+
+def locks_rows(db: peewee.Database) -> bool:
+    """Whether ``db`` has ``SELECT ... FOR UPDATE`` (``for_update``)."""
+    return bool(db.for_update)
 
 
 # -- peewee: model instances ----------------------------------------------------
@@ -110,13 +204,6 @@ def insert_columns(query: peewee.ModelInsert) -> Any:
 def on_conflict(query: peewee.ModelInsert) -> Any:
     """An INSERT's ON CONFLICT clause, or None (``_on_conflict``)."""
     return query._on_conflict
-
-
-def tuples_query(query: peewee.Query) -> peewee.Query:
-    """``query`` returning plain tuples even where peewee would build models
-    (a RETURNING insert: ``_row_type``)."""
-    query._row_type = peewee.ROW.TUPLE
-    return query
 
 
 #: peewee's decorator for a query method that returns a changed copy (``Node.copy``).
@@ -400,6 +487,10 @@ def check() -> None:
                                               "_populate_unsaved_relations",
                                               "_normalize_data", "_pk"))
     _require("peewee", peewee, peewee, ("__exception_wrapper__", "ROW"))
+    _require("peewee", peewee, peewee.Insert, ("SIMPLE",))
+    _require("peewee", peewee, peewee.Database, ("get_sql_context", "quote", "param",
+                                                 "for_update", "returning_clause"))
+    _require("peewee", peewee, peewee.DateTimeField, ("formats",))
     _require("peewee", peewee, peewee.Node, ("copy",))
     _require("peewee", peewee, peewee.ROW, ("TUPLE",))
     for query_class in (peewee.ModelUpdate, peewee.ModelDelete, peewee.ModelInsert):
@@ -408,6 +499,14 @@ def check() -> None:
     class _Probe(peewee.Model):
         pass
 
+    class _Child(peewee.Model):
+        parent = peewee.ForeignKeyField(_Probe)
+
+    _require("peewee", peewee, _Child.parent, ("rel_field",))
+
+    _require("peewee", peewee, _Probe._meta, ("sorted_field_names", "auto_increment",
+                                              "composite_key", "refs", "defaults", "combined",
+                                              "columns"))
     for kwargs in ({}, {LOADED: True}):
         probe = _Probe(**kwargs)
         _require("peewee", peewee, probe, ("_dirty",))

@@ -5,6 +5,7 @@ import datetime
 
 import peewee
 
+from .. import _compat
 from ..db._connect import database
 from ..model._values import dumps, loads
 
@@ -92,10 +93,9 @@ def insert_sql(db: peewee.Database, rows: int = 1) -> str:
     key = (type(db), rows)
     sql = _insert_sql.get(key)
     if sql is None:
-        quote = db.quote
-        names = ", ".join(quote[0] + name + quote[1] for name in _COLUMNS)
-        table = quote[0] + AuditLog._meta.table_name + quote[1]
-        values = "(%s)" % ", ".join([db.param] * len(_COLUMNS))
+        names = ", ".join(_compat.quote_name(db, name) for name in _COLUMNS)
+        table = _compat.quote_name(db, AuditLog._meta.table_name)
+        values = "(%s)" % ", ".join([_compat.parameter(db)] * len(_COLUMNS))
         sql = _insert_sql[key] = "INSERT INTO %s (%s) VALUES %s" % (
             table, names, ", ".join([values] * rows))
     return sql

@@ -8,6 +8,7 @@ import sys
 import peewee
 
 from ._main import arg, command
+from ..db._dialect import dialect_of
 from ..errors import PeestoreError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -46,7 +47,7 @@ def _connect(args: argparse.Namespace) -> peewee.Database:
     import peestore
 
     db = peestore.connect(args.db, create_tables=False)  # opens no connection yet
-    if isinstance(db, peewee.SqliteDatabase):
+    if dialect_of(db).has_file:
         path = str(db.database or "")
         if path and path != ":memory:" and not path.startswith("file:") \
                 and not os.path.isfile(path):

@@ -8,6 +8,7 @@ import peewee
 
 from .. import _compat
 from ..errors import ConfigurationError
+from ._dialect import dialect_of
 from ._hardening import check_pragmas, harden, hardened_factory
 from ..audit._listeners import track_transactions
 
@@ -76,7 +77,7 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
     models = list(models)
     if isinstance(url, peewee.Database):
         db = url
-        if isinstance(db, peewee.SqliteDatabase):
+        if dialect_of(db).name == "sqlite":
             _harden_database(db, pragmas)
     else:
         if url is None:
@@ -105,7 +106,7 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
             raise ConfigurationError(
                 "cannot open %s: %s (install the driver extra: peestore[postgres] "
                 "or peestore[mysql])" % (scheme, exc)) from exc
-        if isinstance(db, peewee.SqliteDatabase):
+        if dialect_of(db).name == "sqlite":
             _harden_database(db, pragmas)
 
     previous = database.obj

@@ -11,6 +11,7 @@ import sqlite3
 
 import peewee
 
+from .. import _compat
 from ..errors import NotSQLiteError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -37,6 +38,9 @@ class Dialect:
     #: The JSON kinds that must be read back after a write to answer with what
     #: the database holds.
     lossy_kinds: FrozenSet[str] = _LOSSY_ON_SERVERS
+    #: Whether a one-row INSERT may run from SQL rendered once (its key comes
+    #: back as the cursor's last row id, not through RETURNING).
+    rendered_inserts = False
 
     def begin(self, db: peewee.Database) -> Any:
         """A new outermost transaction for an audited write (``db`` is at depth 0)."""
@@ -48,11 +52,11 @@ class Dialect:
 
     def returns_keys(self, db: peewee.Database) -> bool:
         """Whether ``INSERT ... RETURNING`` gives the keys of a multi-row insert."""
-        return bool(db.returning_clause)
+        return _compat.returns_by_default(db)
 
     def locks_rows(self, db: peewee.Database) -> bool:
         """Whether ``SELECT ... FOR UPDATE`` locks the rows a write reads first."""
-        return bool(db.for_update)
+        return _compat.locks_rows(db)
 
     def pages_by_key(self) -> bool:
         """Whether a table is read in primary-key pages (drivers that fetch a whole
@@ -83,6 +87,7 @@ class SqliteDialect(Dialect):
     name = scheme = "sqlite"
     has_file = True
     lossy_kinds = frozenset(("decimal",))
+    rendered_inserts = True
 
     def begin(self, db: peewee.Database) -> Any:
         # An audited write reads before it writes (the before-state, hooks that
@@ -98,7 +103,7 @@ class SqliteDialect(Dialect):
         return now.isoformat(" ")  # the text peewee writes for a DateTimeField
 
     def returns_keys(self, db: peewee.Database) -> bool:
-        return bool(db.returning_clause) or sqlite3.sqlite_version_info >= (3, 35, 0)
+        return _compat.returns_by_default(db) or sqlite3.sqlite_version_info >= (3, 35, 0)
 
     def pages_by_key(self) -> bool:
         return False  # sqlite3 steps through a result; it never holds a whole table

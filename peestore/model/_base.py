@@ -40,7 +40,7 @@ class AuditedModelBase(peewee.ModelBase):
         meta.audited = bool(getattr(meta, "audited", True))
         meta.soft_delete = "deleted_at" in meta.fields
         if bases and bases[0] is not peewee.Model and name != "BaseAuditedModel":
-            if meta.primary_key is False or meta.composite_key:
+            if meta.primary_key is False or _compat.composite_key(cls):
                 raise ConfigurationError(
                     "%s: audited models need a single-column primary key" % name)
         return cls
@@ -119,7 +119,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
 
         Every field is present (``None`` when unset); ``only`` picks field names.
         """
-        names = self._meta.sorted_field_names
+        names = _compat.field_names(type(self))
         if only is not None:
             wanted = set(only)
             names = [name for name in names if name in wanted]
@@ -131,7 +131,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
     def _stored_row(self) -> Optional[Dict[str, Any]]:
         """The row as it is in the database now (field name -> value), or None."""
         cls = type(self)
-        names = cls._meta.sorted_field_names
+        names = _compat.field_names(cls)
         snapshot = self._ps_loaded
         if snapshot is not None and all(n in snapshot for n in names):
             return snapshot
@@ -195,10 +195,11 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         pk_field = meta.primary_key
         fields = self._fields_to_write(fields, only)
         no_key = self.__data__.get(pk_field.name) is None
-        if meta.auto_increment and no_key:
+        auto = _compat.auto_increment(type(self))
+        if auto and no_key:
             fields.pop(pk_field.name, None)
         new_pk = insert_row(type(self), fields)
-        if new_pk is not None and (meta.auto_increment or no_key):
+        if new_pk is not None and (auto or no_key):
             setattr(self, pk_field.name, new_pk)
             # The key the database gave is not a change the caller made.
             saved.append(pk_field.name)
@@ -235,7 +236,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         else:
             dirty = _compat.dirty_names(self)
             out = {k: v for k, v in data.items() if k in fields or k in dirty}
-        if self._meta.refs:
+        if _compat.has_foreign_keys(type(self)):
             _compat.populate_relations(self, out)
         return out
 

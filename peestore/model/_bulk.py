@@ -196,6 +196,7 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
         if isinstance(data, dict):
             data = [data]
         columns = _compat.insert_columns(self)
+        auto = _compat.auto_increment(self.model)
         rows = []
         for item in data:
             if isinstance(item, dict):
@@ -203,11 +204,12 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
             else:
                 if not columns:
                     columns = [f for f in meta.sorted_fields
-                               if not (meta.auto_increment and f is meta.primary_key)]
+                               if not (auto and f is meta.primary_key)]
                 pairs = zip(columns, item)
             row = {}
             for key, value in pairs:
-                field = key if isinstance(key, peewee.Field) else meta.combined[key]
+                field = key if isinstance(key, peewee.Field) else \
+                    _compat.field_named(self.model, key)
                 row[field.name] = value
             for field in meta.sorted_fields:
                 if field.name not in row and field.default is not None:
@@ -228,7 +230,7 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
         model = self.model
         meta = model._meta
         pk_name = meta.primary_key.name
-        names = meta.sorted_field_names
+        names = _compat.field_names(model)
         single = isinstance(_compat.insert_data(self), dict)
         if all(row.get(pk_name) is not None for row in rows):
             result = peewee.ModelInsert(model, self._field_rows(rows, single)).execute(db)
@@ -248,7 +250,8 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
             if single:
                 return keys[0], changes
             # As peewee: PostgreSQL gives every key, SQLite the last row's id.
-            return ([(k,) for k in keys] if db.returning_clause else keys[-1]), changes
+            return ([(k,) for k in keys] if _compat.returns_by_default(db) else keys[-1]), \
+                changes
         # Without RETURNING (MySQL, MariaDB), one statement per row is the portable
         # way to learn every generated key; all of them run in one transaction.
         keys = []

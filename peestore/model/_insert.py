@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import peewee
 
+from .. import _compat
+from ..db._connect import get_database
+from ..db._dialect import dialect_of
 from ._rendered import render
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -27,7 +30,8 @@ class _Plan:
 
     def __init__(self, model: type, db: peewee.Database, names: Tuple[str, ...]) -> None:
         meta = model._meta
-        self.defaults = [(field.name, default) for field, default in meta.defaults.items()
+        self.defaults = [(field.name, default)
+                         for field, default in _compat.field_defaults(model).items()
                          if field.name not in names]
         every = set(names) | {name for name, _ in self.defaults}
         self.columns = [(field.name, field) for field in meta.sorted_fields
@@ -47,9 +51,7 @@ def insert_row(model: type, data: Dict[str, Any]) -> Any:
 
     What ``peewee.ModelInsert(model, data).execute()`` returns, for the same row.
     """
-    db = model._meta.database
-    if isinstance(db, peewee.DatabaseProxy):
-        db = db.obj
+    db = get_database(model._meta.database)
     key = (model, tuple(data), type(db))
     try:
         plan = _plans[key]
@@ -69,13 +71,13 @@ def insert_row(model: type, data: Dict[str, Any]) -> Any:
             params.append(field.db_value(value))
         else:
             cursor = db.execute_sql(plan.rendered.sql, plan.rendered.params(params))
-            return db.last_insert_id(cursor, peewee.Insert.SIMPLE)
-    return peewee.ModelInsert(model, model._normalize_data(None, data)).execute()
+            return _compat.last_insert_id(db, cursor)
+    return peewee.ModelInsert(model, _compat.normalize_data(model, None, data)).execute()
 
 
 def _plan_for(model: type, db: peewee.Database, names: Tuple[str, ...]) -> Optional[_Plan]:
     fields = model._meta.fields
-    if (not isinstance(db, peewee.SqliteDatabase) or db.returning_clause
+    if (not dialect_of(db).rendered_inserts or _compat.returns_by_default(db)
             or any(name not in fields for name in names)):
         return None
     return _Plan(model, db, names)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import peewee
 
+from .. import _compat
+
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, List, Sequence
@@ -49,7 +51,7 @@ def render(db: peewee.Database, build: Callable[..., Any], arity: int) -> Render
     """Render ``build(*placeholders)`` (a peewee query) for ``db``'s SQL dialect."""
     marks = [_Mark() for _ in range(arity)]
     query = build(*[peewee.Value(mark, converter=False) for mark in marks])
-    sql, params = db.get_sql_context().sql(query).query()
+    sql, params = _compat.render(db, query)
     params = list(params)
     positions = []
     for mark in marks:

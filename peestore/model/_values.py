@@ -15,6 +15,8 @@ import uuid
 
 import peewee
 
+from .. import _compat
+
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable
@@ -205,7 +207,7 @@ _PARSERS = {
 def field_kind(field: peewee.Field) -> str:
     """The JSON kind of ``field`` (a foreign key has its target's kind)."""
     if isinstance(field, peewee.ForeignKeyField):
-        return field_kind(field.rel_field)
+        return field_kind(_compat.target_field(field))
     for klass, kind in _KINDS:
         if isinstance(field, klass):
             return kind
@@ -255,7 +257,7 @@ _PLAIN_TYPES = frozenset((str, int, float, bool, type(None)))
 
 def row_values(model_class, data: Dict[str, Any]) -> Dict[str, Any]:
     """Return a JSON-safe dict of ``data`` (field name -> value) in field order."""
-    return json_safe(data, [name for name in model_class._meta.sorted_field_names
+    return json_safe(data, [name for name in _compat.field_names(model_class)
                             if name in data])
 
 

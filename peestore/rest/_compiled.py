@@ -10,6 +10,7 @@ import json
 
 import peewee
 
+from ..db._dialect import dialect_of
 from ..model._rendered import Rendered, render
 from ..model._values import BYTES, INTEGER, STRING
 
@@ -128,7 +129,7 @@ class JsonRows:
         sql = self._sql.get(type(db))
         if sql is None:
             sql = False
-            if isinstance(db, peewee.SqliteDatabase) and _printf_exact(db):
+            if dialect_of(db).json_pages() and _printf_exact(db):
                 sql = "SELECT %s FROM (%s)" % (self._columns, self._select.rendered(db).sql)
             self._sql[type(db)] = sql
         if sql is False:

@@ -16,9 +16,9 @@ import tempfile
 import threading
 
 import bottle
-import peewee
 
 from ..db._connect import get_database
+from ..db._dialect import dialect_of
 from ._responses import error, json_response
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -54,7 +54,7 @@ def _flag(fields: Dict[str, str], name: str, default: bool) -> bool:
 
 def _sqlite_file(what: str) -> str:
     db = get_database()
-    if not isinstance(db, peewee.SqliteDatabase):
+    if not dialect_of(db).has_file:
         # error(), not HTTPError: the plugin hides the detail of a 5xx HTTPError.
         raise error(501, _NOT_SQLITE.format(what=what))
     from ..tools._backup import sqlite_path
@@ -185,7 +185,7 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
         from ..tools._import import MODES, load_zip
 
         db = get_database()
-        if isinstance(db, peewee.SqliteDatabase):
+        if dialect_of(db).has_file:
             directory = os.path.dirname(os.path.abspath(sqlite_path(db, "import")))
         else:
             directory = tempfile.gettempdir()

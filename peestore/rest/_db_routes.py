@@ -8,6 +8,7 @@ import bottle
 import peewee
 
 from ..audit._log import OPERATIONS, AuditLog
+from ..db._dialect import dialect_of
 from ..db._connect import get_database
 from ..model._values import dumps, from_json_value
 from ._fields import check_text
@@ -28,13 +29,8 @@ AUDIT_PARAMS = ("component", "record_id", "actor", "operation", "since", "until"
 
 def backend_name(db: peewee.Database) -> str:
     """``sqlite``, ``postgresql``, ``mysql`` or the class name."""
-    if isinstance(db, peewee.SqliteDatabase):
-        return "sqlite"
-    if isinstance(db, peewee.PostgresqlDatabase):
-        return "postgresql"
-    if isinstance(db, peewee.MySQLDatabase):
-        return "mysql"
-    return type(db).__name__
+    name = dialect_of(db).name
+    return name if name != "other" else type(db).__name__
 
 
 def health() -> Any:

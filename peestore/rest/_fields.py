@@ -10,6 +10,7 @@ import hashlib
 
 import peewee
 
+from .. import _compat
 from ..model._checks import check_converted, check_range, check_text, rules_of
 from ..errors import ConfigurationError
 from ..model._values import (ANY, BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMBER,  # noqa: F401
@@ -58,11 +59,11 @@ class ModelInfo:
         self.soft_delete: bool = bool(meta.soft_delete)
         self.audited: bool = bool(meta.audited)
         self.pk: peewee.Field = meta.primary_key
-        if self.pk is False or self.pk is None or meta.composite_key:
+        if self.pk is False or self.pk is None or _compat.composite_key(model):
             raise ConfigurationError("%s: the REST API needs a single-column primary key"
                                      % model.__name__)
         self.pk_kind = field_kind(self.pk)
-        self.pk_auto: bool = bool(meta.auto_increment)
+        self.pk_auto: bool = _compat.auto_increment(model)
         self.fields: List[peewee.Field] = list(meta.sorted_fields)
         self.names: List[str] = [f.name for f in self.fields]
         self.by_name: Dict[str, peewee.Field] = dict(meta.fields)

@@ -159,7 +159,7 @@ class ModelRoutes:
         query = self.model.select().where(self.info.pk == pk)
         if include_deleted:
             query = query.with_deleted()
-        if db.for_update:
+        if dialect_of(db).locks_rows(db):
             query = query.for_update()
         rows = list(query.limit(1))
         return rows[0] if rows else None

@@ -12,6 +12,7 @@ import re
 
 import peewee
 
+from .. import _compat
 from ..model._values import BOOLEAN, DATETIME, INTEGER, NUMBER, STRING, to_json_value
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -45,7 +46,8 @@ def raw_plan(field: peewee.Field, kind: str) -> Plan:
     """How a non-null DB-API value of ``field`` becomes JSON-safe: ``(plain_type,
     convert)``.  A value of ``plain_type`` passes as it is (peewee's stock integer,
     float and text fields); anything else goes through ``convert``."""
-    target = field.rel_field if isinstance(field, peewee.ForeignKeyField) else field
+    target = _compat.target_field(field) if isinstance(field, peewee.ForeignKeyField) \
+        else field
     python_value = field.python_value
     if kind in _PLAIN_TYPES and type(target).python_value is peewee.Field.python_value \
             and type(target).adapt in _PLAIN_ADAPTERS:
@@ -54,7 +56,8 @@ def raw_plan(field: peewee.Field, kind: str) -> Plan:
         return None, python_value
     slow = lambda value: to_json_value(python_value(value))  # noqa: E731
     if kind == DATETIME and type(field).python_value is peewee.DateTimeField.python_value \
-            and list(field.formats) == list(peewee.DateTimeField.formats):
+            and _compat.datetime_formats(field) == \
+            _compat.datetime_formats(peewee.DateTimeField):
         return None, lambda value: _sqlite_datetime(value, slow)
     return None, slow
 

@@ -16,6 +16,7 @@ import tempfile
 import peewee
 
 from ..db._connect import get_database
+from ..db._dialect import dialect_of
 from ..errors import NotSQLiteError, PeestoreError
 from ..db._hardening import open_sqlite
 
@@ -34,14 +35,7 @@ STEP_PAGES = 1024
 
 def sqlite_path(db: peewee.Database, what: str) -> str:
     """The file of SQLite database ``db``; raises ``NotSQLiteError`` for anything else."""
-    if not isinstance(db, peewee.SqliteDatabase):
-        raise NotSQLiteError(
-            f"{what} works on SQLite databases only; for PostgreSQL use pg_dump / pg_restore, "
-            "for MariaDB/MySQL use mariadb-dump / mysqldump")
-    path = db.database
-    if not path or path == ":memory:" or str(path).startswith("file:"):
-        raise NotSQLiteError(f"{what} needs a SQLite database file, not {path!r}")
-    return str(path)
+    return dialect_of(db).file_path(db, what)
 
 
 def fsync_dir(path: Union[str, os.PathLike]) -> None:

@@ -31,6 +31,7 @@ from ..audit._log import JSONTextField
 from ._backup import fsync_dir
 from ._csv import cell, needs_quotes, record_text
 from ..db._connect import get_database
+from ..db._dialect import dialect_of
 from ._tables import TableInfo, describe_tables, open_connection, resolve_tables
 from ..model._values import ANY, INTEGER, NUMBER, STRING, field_kind
 
@@ -138,7 +139,7 @@ def _rows(db: peewee.Database, info: TableInfo) -> Iterator[tuple]:
     columns = [peewee.Column(table, name) for name in info.columns]
     key = [peewee.Column(table, name) for name in info.primary_key]
     query = table.select(*columns).bind(db)
-    if isinstance(db, peewee.SqliteDatabase) or not key:
+    if not dialect_of(db).pages_by_key() or not key:
         # sqlite3 steps through the result; it never holds the whole table.
         yield from (query.order_by(*key) if key else query).tuples().iterator()
         return
@@ -158,23 +159,6 @@ def _rows(db: peewee.Database, info: TableInfo) -> Iterator[tuple]:
         last = [rows[-1][i] for i in positions]
 
 
-def _snapshot(db: peewee.Database):
-    """A transaction in which every read sees the same snapshot of the database."""
-    txn = db.atomic()
-    if isinstance(db, peewee.PostgresqlDatabase) and db.transaction_depth() == 0:
-        class _RepeatableRead:
-            def __enter__(self):
-                txn.__enter__()
-                db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                return txn
-
-            def __exit__(self, *exc):
-                return txn.__exit__(*exc)
-        return _RepeatableRead()
-    # SQLite (WAL) and InnoDB (REPEATABLE READ by default) snapshot at the first read.
-    return txn
-
-
 def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[str]] = None,
                  progress: Optional[Progress] = None,
                  models: Optional[Sequence[type]] = None) -> Iterator[None]:
@@ -189,7 +173,8 @@ def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[st
         if tables is not None:
             tables = resolve_tables(db, tables, models)
         infos = describe_tables(db, tables, models)
-        with _snapshot(db), zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED) as zf:
+        with dialect_of(db).snapshot(db), \
+                zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED) as zf:
             for info in infos.values():
                 writers = [cell_writer(info.fields[name]) for name in info.columns]
                 # force_zip64: the entry's size is unknown until its last row.

@@ -26,6 +26,7 @@ import os
 
 import peewee
 
+from .. import _compat
 from ..audit._log import AuditLog
 from ..model._checks import check_converted, rules_of
 from ._csv import CsvReader, FieldCountError, FieldSizeError
@@ -277,7 +278,7 @@ class _Plan:
         self.member = member
         self.header = header
         self.model = info.model
-        model_fields = dict(self.model._meta.columns) if self.model is not None else {}
+        model_fields = _compat.fields_by_column(self.model) if self.model is not None else {}
         position = {name: i for i, name in enumerate(header)}
         # Per column in table order: (column, cell position, converter, model field or None).
         self.columns = []

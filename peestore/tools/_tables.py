@@ -13,6 +13,8 @@ import contextlib
 import peewee
 from playhouse.reflection import Introspector
 
+from .. import _compat
+
 from ..db._connect import registered_models
 from ..errors import ValidationError
 
@@ -128,7 +130,7 @@ def describe_tables(db: peewee.Database, tables: Optional[Sequence[str]] = None,
     unmodelled = []
     for name in names:
         model = by_table.get(name)
-        by_column = dict(model._meta.columns) if model is not None else {}
+        by_column = _compat.fields_by_column(model) if model is not None else {}
         fields[name] = {c: by_column[c] for c in columns[name] if c in by_column}
         if len(fields[name]) < len(columns[name]):
             unmodelled.append(name)
@@ -136,7 +138,7 @@ def describe_tables(db: peewee.Database, tables: Optional[Sequence[str]] = None,
         reflected = Introspector.from_database(db).generate_models(table_names=unmodelled)
         inferred = {m._meta.table_name: m for m in reflected.values()}
         for name in unmodelled:
-            found = dict(inferred[name]._meta.columns) if name in inferred else {}
+            found = _compat.fields_by_column(inferred[name]) if name in inferred else {}
             for column in columns[name]:
                 if column not in fields[name]:
                     fields[name][column] = found.get(column) or peewee.BareField(
