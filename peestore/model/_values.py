@@ -171,10 +171,6 @@ def _parse_text(value: Any) -> str:
     raise ValueError("expected a string")
 
 
-def _parse_json(value: Any) -> Any:
-    return value
-
-
 # JSON kinds: how a value of a field looks in JSON.
 INTEGER, NUMBER, DECIMAL, BOOLEAN, STRING = "integer", "number", "decimal", "boolean", "string"
 DATETIME, DATE, TIME, UUID, BYTES, ANY = "datetime", "date", "time", "uuid", "bytes", "any"

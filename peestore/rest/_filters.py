@@ -28,7 +28,6 @@ OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains",
 RESERVED = ("order_by", "limit", "offset", "include_deleted", "fields")
 
 _TEXT_ONLY = ("contains", "startswith", "endswith", "like")
-_ORDERED = ("gt", "gte", "lt", "lte")
 _MAX_INT = (1 << 63) - 1
 # Filters per query, and values of all filters together (each is a bound
 # parameter: SQLite builds before 3.32 take at most 999 in one statement).

@@ -29,6 +29,7 @@ from ..db._connect import connect, database
 from ..errors import ConfigurationError
 from ..db._gate import gate
 from ..db._pool import park, unpark
+from ._data_routes import add_data_routes
 from ._db_routes import add_db_routes
 from ._fields import ModelInfo
 from ._headers import challenge, text_header
@@ -229,12 +230,7 @@ class RestPlugin:
         if self.db_routes:
             add_db_routes(app, self)
             first = len(app.routes)
-            try:
-                from ._data_routes import add_data_routes
-            except ImportError:  # pragma: no cover  (issue 5 adds the module)
-                add_data_routes = None
-            if add_data_routes is not None:
-                add_data_routes(app, self)
+            add_data_routes(app, self)
             for route in app.routes[first:]:
                 if route.method in _WRITE_METHODS:
                     route.config.setdefault("peestore_write", True)

@@ -27,7 +27,6 @@ __all__ = ["JSON", "error", "json_response", "from_exception", "json_error_page"
 log = logging.getLogger("peestore.rest")
 
 JSON = "application/json"
-_HEADERS = (("Content-Type", JSON),)
 
 
 def error(status: int, detail: str, errors: Optional[Dict[str, str]] = None,
