@@ -48,6 +48,8 @@ __all__ = [
     "insert_columns", "on_conflict", "chainable", "ExecuteHook",
     # playhouse.signals
     "signal_receivers", "set_signal_receivers",
+    # bottle
+    "mounted_apps",
     # waitress
     "server_channel", "use_channel", "server_addresses", "stop_from_loop",
 ]
@@ -299,6 +301,28 @@ def attach_connection(db: peewee.Database, conn: Any) -> None:
     state = db._state
     # What set_connection() does, without new lists: detach_connection left them empty.
     state.conn, state.closed = conn, False
+
+
+# -- bottle ---------------------------------------------------------------------------
+
+def mounted_apps(app: Any) -> List[Any]:
+    """The apps mounted into a Bottle ``app``: bottle 0.13 merges a mounted Bottle
+    app's routes (each keeps its own ``app``), bottle 0.12 (and 0.13 for a
+    plain WSGI app) routes to it through one route whose ``mountpoint`` config
+    names it."""
+    found = []
+    for route in getattr(app, "routes", None) or ():
+        owner = getattr(route, "app", None)
+        if owner is not None and owner is not app:
+            found.append(owner)
+        config = getattr(route, "config", None) or {}
+        target = config.get("mountpoint.target")
+        if target is None:
+            mountpoint = config.get("mountpoint")
+            target = mountpoint.get("target") if isinstance(mountpoint, dict) else None
+        if target is not None:
+            found.append(target)
+    return found
 
 
 # -- playhouse.signals -------------------------------------------------------------

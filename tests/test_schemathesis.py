@@ -49,7 +49,18 @@ def demo_document():
 
 
 schema = schemathesis.openapi.from_dict(demo_document())
+# schemathesis before 4.29 (the last for Python 3.9 is 4.4.4, which the lowest
+# CI run has) runs out of memory building the coverage phase's cases for this
+# document while pytest collects, and its negative multipart bodies (a JSON
+# list) crash its own WSGI client before a request is made.  There, the
+# examples and fuzzing phases run, and the two upload routes are left to
+# tests/test_upload.py, tests/test_data_routes.py and the hostile-file tests.
+OLD_SCHEMATHESIS = tuple(int(part) for part in schemathesis.__version__.split(".")[:2]) < (4, 29)
+if OLD_SCHEMATHESIS:
+    schema = schema.exclude(path_regex="^/db/(import|restore)$")
 schema.config.generation.update(max_examples=EXAMPLES, deterministic=True)
+if OLD_SCHEMATHESIS:
+    schema.config.phases.coverage.enabled = False
 
 
 @pytest.fixture(scope="module")

@@ -110,6 +110,10 @@ def from_exception(exc: BaseException) -> bottle.HTTPResponse:
         return _from_http_error(exc)
     if isinstance(exc, ValidationError):
         return error(422, str(exc) or "invalid data", exc.errors)
+    if isinstance(exc, json.JSONDecodeError):
+        # A route's bottle.request.json on a malformed body: bottle 0.13 answers
+        # 400 itself, bottle 0.12 lets the parser's error through.
+        return error(400, "malformed JSON: %s" % exc)
     if isinstance(exc, RestoreError):
         return error(422, str(exc) or "invalid backup file")
     if isinstance(exc, BusyError):

@@ -17,9 +17,8 @@ def request_body_limit(app: Any) -> Optional[int]:
     """The ``max_request_body_size`` that ``app``'s plugins ask for, or None.
 
     Looks at the plugins of ``app`` and of the Bottle apps mounted into it
-    (their routes keep their ``app``) for a ``max_request_body_size``
-    attribute (``RestPlugin`` has one); the largest wins.  An app wrapped in
-    WSGI middleware is not looked into.
+    for a ``max_request_body_size`` attribute (``RestPlugin`` has one); the
+    largest wins.  An app wrapped in WSGI middleware is not looked into.
     """
     limits = []
     seen = set()
@@ -33,10 +32,7 @@ def request_body_limit(app: Any) -> Optional[int]:
             limit = getattr(plugin, "max_request_body_size", None)
             if isinstance(limit, int) and not isinstance(limit, bool):
                 limits.append(limit)
-        for route in getattr(current, "routes", None) or ():
-            owner = getattr(route, "app", None)
-            if owner is not None:
-                todo.append(owner)
+        todo.extend(_compat.mounted_apps(current))
     return max(limits) if limits else None
 
 
