@@ -6,6 +6,9 @@ import re
 import pytest
 
 import peestore
+# Imported with the module, not first inside a test: the fixtures that remove the
+# hooks a test registers would remove the demo's own hooks for every later test.
+import peestore.demo  # noqa: F401
 
 from . import docpages
 
