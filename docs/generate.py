@@ -113,7 +113,8 @@ def _command_section(prog: str, parser: argparse.ArgumentParser, level: str) -> 
     if parser.description:
         lines += [parser.description.strip(), ""]
     lines += ["```text", _usage(prog, parser), "```", ""]
-    options = _options(parser)
+    # Positional arguments first, then the options, each in the parser's order.
+    options = sorted(_options(parser), key=lambda action: bool(action.option_strings))
     if options:
         lines += ["- `%s`: %s" % (_synopsis(action), _help(action)) for action in options]
         lines.append("")
