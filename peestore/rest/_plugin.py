@@ -106,12 +106,13 @@ def _is_stream(value: Any) -> bool:
 
 class RestPlugin:
     """Bottle plugin: a REST API per model, ``/db`` routes, JSON errors, per-request
-    connections and actors.  See SPEC section 6 and the README's "REST API".
+    connections and actors.  See SPEC section 6 and docs/rest.md.
 
     ``authenticate(request)`` returns an identity or None (401).  An identity
     is a mapping with ``name`` and ``roles``, or an object with ``.name`` and
-    ``.roles``; its name is the actor, and ``/db/restore``, ``/db/import``
-    and ``/db/backup.sqlite`` need the ``admin`` role (403 otherwise).
+    ``.roles``; its name is the actor, and ``/db/restore``, ``/db/import``,
+    ``/db/export.zip`` and ``/db/backup.sqlite`` need the ``admin`` role
+    (403 otherwise).
     ``restore_wait`` is how many seconds ``POST /db/restore`` waits for the
     requests in flight before it answers 503 with nothing changed.
     """
