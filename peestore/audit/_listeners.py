@@ -68,7 +68,7 @@ def after_commit(*models: type) -> Callable:
     """Register ``fn(changes)`` to run after each commit that wrote one of ``models``.
 
     ``changes`` is the list of :class:`Change` to those models, in order.
-    With no models, the listener hears every audited model.
+    With no models, the listener hears every model (``Meta.audited = False`` ones too).
     """
     def decorator(fn: Callable[[List[Change]], Any]) -> Callable[[List[Change]], Any]:
         _listeners.append((tuple(models), fn))
