@@ -437,8 +437,13 @@ def _json_error_task() -> type:
 
 def use_channel(server: Any, channel: type) -> None:
     """Make every listening socket of a waitress server use ``channel``."""
+    import waitress
     import waitress.server
 
+    # What the other functions here read of a server, checked on the first one.
+    _require("waitress", waitress, server, ("trigger",))
+    if not hasattr(server, "effective_listen"):
+        _require("waitress", waitress, server, ("effective_host", "effective_port"))
     # One listening socket: the server itself; several: a MultiSocketServer
     # whose map holds one server per socket.
     for listener in [server] + list(getattr(server, "map", {}).values()):

@@ -40,7 +40,7 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, peewee.Model):
-        return to_json_value(value._pk)
+        return to_json_value(value.get_id())
     if isinstance(value, dict):
         return {str(k): to_json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):

@@ -94,7 +94,7 @@ def cell_text(field: peewee.Field, raw: Any, text: bool = False) -> Optional[str
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, peewee.Model):
-        return cell_text(field, value._pk)
+        return cell_text(field, value.get_id())
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return str(value)
