@@ -29,6 +29,7 @@ import sqlite3
 import peewee
 
 from .. import _compat
+from ._schema import shown
 from ..model._values import BYTES, DATE, DATETIME, DECIMAL, NUMBER, STRING, TIME, UUID, \
     field_kind
 
@@ -181,12 +182,15 @@ def _classes(conn: sqlite3.Connection, table: str, key: str, fields: Dict[str, A
     for i, (column, rule) in enumerate(rules):
         if found[2 * i]:
             value = found[2 * i + 1]
-            stored = conn.execute("SELECT typeof(%s) FROM %s WHERE %s IS ? LIMIT 1" % (
-                _q(column), _q(table), key), (value,)).fetchone()
-            what = "a value of type %s" % stored[0] if stored else "a value"
-            return "%s: %s where %s expects %s" % (
-                _where(table, key, column, value), what, type(fields[column]).__name__,
-                rule.expects)
+            stored, start = conn.execute(
+                "SELECT typeof(%s), CAST(substr(%s, 1, 40) AS BLOB) FROM %s WHERE %s IS ? "
+                "LIMIT 1" % (_q(column), _q(column), _q(table), key), (value,)).fetchone()
+            if stored in rule.classes:
+                what = "%r is not" % shown(bytes(start or b"").decode("utf-8", "replace"))
+            else:
+                what = "a value of type %s where it expects" % stored
+            return "%s: %s %s (%s)" % (_where(table, key, column, value), what, rule.expects,
+                                       type(fields[column]).__name__)
     return None
 
 

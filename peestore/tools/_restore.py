@@ -1,15 +1,19 @@
 """Restore a SQLite database from a backup file: validate, then swap atomically.
 
-The uploaded file is hostile until proven otherwise: it is opened only on
-connections that do not trust its schema (``peestore.hardening``), and its
-schema must match the live database's object by object (``peestore.schema``)
-before SQLite checks its pages, so none of its own SQL runs first.
+The uploaded file is hostile until proven otherwise.  Its schema table is
+read from its pages and bounded first (``_sqlitefile``, ``_objects``), before
+SQLite parses any of it; it is then opened only on connections that do not
+trust its schema (``peestore.db._hardening``), and its schema must match the
+live database's object by object (``_schema``) before SQLite checks its
+pages, so none of its own SQL runs first.  Last, its rows must be what the
+app could have written (``_contents``), unless ``integrity_check`` is off:
+that switch means "trust the file's contents".
 
 Order of work, so that any failure leaves the live database untouched:
 
 1. copy the backup beside the live file (same file system: ``os.replace`` is
    atomic there), hashing it on the way, and check its header, its schema
-   against the live database's and ``PRAGMA integrity_check``;
+   against the live database's, ``PRAGMA integrity_check`` and its rows;
 2. with the gate held exclusive (no request in flight, new ones wait; at most
    ``wait`` seconds, else ``BusyError`` and nothing changes), close this
    thread's connection and switch the live database out of WAL mode on a
@@ -33,7 +37,7 @@ import peewee
 
 from ._backup import fsync_dir, fsync_file, sqlite_path
 from ..db._connect import get_database, registered_models, release_idle
-from ..errors import ConfigurationError, PeestoreError, RestoreError
+from ..errors import BusyError, ConfigurationError, PeestoreError, RestoreError
 from ..db._gate import gate
 from ..db._hardening import limit_statements, open_sqlite
 from ..audit._listeners import notify_restore
@@ -45,7 +49,8 @@ if TYPE_CHECKING:
     from typing import IO, Any, Dict, List, Optional, Tuple, Union
     from ._schema import Schema
 
-__all__ = ["restore", "restore_staged", "check_backup", "schema_problems", "stage_file",
+__all__ = ["restore", "restore_staged", "check_backup", "check_standalone", "schema_problems",
+           "stage_file",
            "Sha256Writer", "SQLITE_MAGIC", "DEFAULT_WAIT"]
 
 log = logging.getLogger("peestore.restore")
@@ -72,6 +77,7 @@ def restore(src: Union[str, os.PathLike], *, database: Optional[peewee.Database]
     _check_wait(wait)
     db = get_database(database)
     live = sqlite_path(db, "restore()")
+    check_standalone(src)
     digest = hashlib.sha256()
     staged = stage_file(src, live, digest)
     return _restore_staged(db, live, staged, integrity_check, dry_run, wait,
@@ -91,6 +97,28 @@ class Sha256Writer:
 
     def hexdigest(self) -> str:
         return self.digest.hexdigest()
+
+
+def check_standalone(src: Union[str, os.PathLike]) -> None:
+    """Refuse a file whose ``-wal`` or ``-journal`` beside it holds something.
+
+    A database in WAL mode keeps committed transactions in its ``-wal`` until
+    a checkpoint, and one with a hot ``-journal`` is mid-transaction: the file
+    alone is then not the database.  Copying it through SQLite would write
+    beside ``src`` (a ``-shm``, a rolled-back journal) and run SQLite on a
+    file not yet checked, so the operator is asked for a backup instead.
+    """
+    for suffix in ("-wal", "-journal"):
+        beside = str(src) + suffix
+        try:
+            size = os.stat(beside).st_size
+        except OSError:
+            continue
+        if size or not os.path.isfile(beside):
+            raise RestoreError(
+                f"{beside} is not empty: {src} alone is not the whole database (it is in "
+                f"use, or was copied without it); make a backup of it first with "
+                f"`peestore backup --db sqlite:///{src} OUT.sqlite` and restore that")
 
 
 def stage_file(src: Union[str, os.PathLike], live: str, digest: Optional[Any] = None) -> str:
@@ -254,7 +282,8 @@ def check_backup(path: str, db: Optional[peewee.Database] = None, *,
                                    + "; ".join(problems[:5]))
             problem = _content_problem(path, conn, db, owned)
             if problem:
-                raise RestoreError("the backup holds a value the app could not read: "
+                raise RestoreError("the backup holds data the app could not have written "
+                                   "(its rows are checked unless integrity_check is off): "
                                    + problem)
             _drop_statistics(conn, owned)
     except sqlite3.Error as exc:
@@ -428,7 +457,11 @@ def _checkpoint(live: str) -> None:
 
 
 def _fold_journal(live: str) -> None:
-    """Fold the live database's WAL into its file, or fail if it is in use elsewhere."""
+    """Fold the live database's WAL into its file, or fail if it is in use elsewhere.
+
+    Another process holding the file open is the server's state, not the
+    backup's fault: ``BusyError`` (503, ``Retry-After``), and nothing changes.
+    """
     if not os.path.exists(live):
         return
     try:
@@ -438,11 +471,12 @@ def _fold_journal(live: str) -> None:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise RestoreError(f"the live database is in use by another connection ({exc}); close "
-                           "it and try again; nothing was changed") from None
+        raise BusyError(f"the live database is in use by another connection ({exc}); close "
+                        "it and try again; nothing was changed", retry_after=5) from None
     if str(mode).lower() != "delete":
-        raise RestoreError("the live database is in use by another connection (it stays "
-                           f"in {mode} mode); close it and try again; nothing was changed")
+        raise BusyError("the live database is in use by another connection (it stays "
+                        f"in {mode} mode); close it and try again; nothing was changed",
+                        retry_after=5)
 
 
 def _keep_copy(live: str, previous: str) -> None:

@@ -138,11 +138,11 @@ class _Reader:
                 if kind == _INTERIOR:
                     pending.append(_u32(data, at))
                 else:
-                    out.append(self.row(data, at))
-                    if len(out) > self.max_rows:
+                    if len(out) == self.max_rows:
                         raise SchemaTableError(
-                            "the backup's schema has more than %d objects (the limit for "
-                            "this database)" % self.max_rows)
+                            "the backup's schema has more than %d objects, the limit for "
+                            "this database" % self.max_rows)
+                    out.append(self.row(data, at))
             if kind == _INTERIOR:
                 pending.append(_u32(data, start + 8))
         return out
@@ -151,9 +151,6 @@ class _Reader:
         size, at = _varint(data, at)
         _, at = _varint(data, at)  # rowid
         self.total += size
-        if self.total > self.max_bytes:
-            raise SchemaTableError("the backup's schema is over %d bytes (the limit for "
-                                   "this database)" % self.max_bytes)
         usable = self.header.usable
         room = usable - 35
         if size <= room:
@@ -166,6 +163,9 @@ class _Reader:
         if at + local > len(data):
             raise _damaged("a schema row runs past its page")
         payload = data[at:at + local]
+        if self.total > self.max_bytes:
+            raise SchemaTableError("the backup's schema is over %d bytes, the limit for this "
+                                   "database%s" % (self.max_bytes, self.object(payload)))
         if local < size:
             payload += self.overflow(_u32(data, at + local), size - local)
         return self.record(payload)
@@ -182,12 +182,23 @@ class _Reader:
             remaining -= len(part)
         return b"".join(parts)
 
-    def record(self, payload: bytes) -> Tuple[Any, Any, Any, Any]:
+    def object(self, payload: bytes) -> str:
+        """``: at <type> <name> (N bytes)``, read from the start of a row, if there."""
+        try:
+            kind, name = self.record(payload, 2)[:2]
+        except SchemaTableError:
+            return ""
+        if not isinstance(kind, str) or not isinstance(name, str):
+            return ""
+        shown = "".join(c if c.isprintable() else "?" for c in name[:60])
+        return " (at %s %s)" % ("".join(c for c in kind[:10] if c.isalpha()), shown)
+
+    def record(self, payload: bytes, columns: int = _COLUMNS) -> Tuple[Any, ...]:
         header_size, at = _varint(payload, 0)
         if header_size > len(payload):
             raise _damaged("a schema row's header runs past the row")
         types = []
-        while at < header_size and len(types) < _COLUMNS:
+        while at < header_size and len(types) < columns:
             serial, at = _varint(payload, at)
             types.append(serial)
         values: List[Optional[Any]] = []
@@ -196,6 +207,8 @@ class _Reader:
             value, at = self.value(payload, at, serial)
             values.append(value)
         values += [None] * (_COLUMNS - len(values))
+        if columns < _COLUMNS:
+            return tuple(values)
         return values[0], values[1], values[2], values[4]
 
     def value(self, payload: bytes, at: int, serial: int) -> Tuple[Any, int]:
