@@ -77,6 +77,8 @@ def _row_problem(row: tuple, live: Schema, limits: Limits,
     what = "%s %s" % (kind, shown(name))
     if "\x00" in name + table:
         return "%s: its name holds a NUL byte" % what
+    if not all(_utf8(text) for text in (name, table, sql)):
+        return "%s: its name or SQL is not UTF-8" % what
     # Tables, views and indexes share one namespace, triggers have their own.
     space = ("trigger" if kind == "trigger" else "object", folded)
     if space in names:
@@ -196,6 +198,14 @@ def _created(sql: str) -> Optional[Tuple[str, str, str]]:
             table = _name(tokens)
             return (kind, name, table) if table is not None else None
     return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8
+        return False
+    return True
 
 
 def _text(value: Any) -> str:

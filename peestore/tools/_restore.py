@@ -286,7 +286,7 @@ def check_backup(path: str, db: Optional[peewee.Database] = None, *,
                                    "(its rows are checked unless integrity_check is off): "
                                    + problem)
             _drop_statistics(conn, owned)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
         raise RestoreError(f"the backup is not a usable SQLite database: {exc}") from None
     finally:
         conn.close()

@@ -87,7 +87,7 @@ def read_header(path: str) -> FileHeader:
 def read_schema_rows(path: str, header: FileHeader, *, max_rows: int,
                      max_bytes: int) -> List[Tuple[Any, Any, Any, Any]]:
     """The ``(type, name, tbl_name, sql)`` rows of the file's schema table, text decoded
-    (undecodable bytes replaced), other values as stored."""
+    (undecodable bytes as lone surrogates: ``surrogateescape``), other values as stored."""
     with open(path, "rb") as f:
         return _Reader(f, header, max_rows, max_bytes).rows()
 
@@ -229,7 +229,7 @@ class _Reader:
                 raise _damaged("a schema row's value runs past the row")
             raw = payload[at:at + width]
             if serial % 2:
-                return raw.decode(self.codec, "replace"), at + width
+                return raw.decode(self.codec, "surrogateescape"), at + width
             return raw, at + width
         raise _damaged("a schema row has a value of reserved type %d" % serial)
 
