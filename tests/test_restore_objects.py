@@ -344,3 +344,19 @@ def test_planner_statistics_of_owned_tables_are_not_taken(live, db_path, tmp_pat
     assert peestore.restore(path)["restored"] is True
     rows = live.execute_sql("SELECT tbl FROM sqlite_stat1").fetchall()
     assert rows == [("notes",)]
+
+
+def test_the_hostile_restore_benchmark_runs(tmp_path):
+    """benchmarks/restore_hostile.py runs (small sizes) and prints each figure."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "restore_hostile.py"),
+                          "--view-mb", "0.5", "--tables", "1100", "--mb", "1",
+                          "--dir", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout
+    for label in ("dry run, the good backup", "dry run, a 0.5 MB view",
+                  "dry run, 1100 extra tables", "SQLite alone reads",
+                  "dry run, integrity_check=True (rows checked)", "the row checks alone"):
+        assert label in out.stdout, out.stdout
+    assert "MB peak" in out.stdout and "RestoreError" in out.stdout
