@@ -15,7 +15,7 @@ prints the time and peak memory of a dry run with the row checks
 (``integrity_check=True``) and without them (``False``), and of the row
 checks alone.
 
-    python benchmarks/restore_hostile.py [--view-mb 12] [--tables 60000] [--mb 100]
+    python benchmarks/restore_hostile.py [--view-mb 12] [--tables 20000] [--mb 100]
 """
 import argparse
 import json
@@ -197,7 +197,7 @@ def main():
         return child(*sys.argv[2:5])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--view-mb", type=float, default=12.0)
-    parser.add_argument("--tables", type=int, default=60000)
+    parser.add_argument("--tables", type=int, default=20000)
     parser.add_argument("--mb", type=float, default=100.0)
     parser.add_argument("--dir", help="work in this folder (default: a temporary one)")
     args = parser.parse_args()
