@@ -98,7 +98,8 @@ def run_backup(args: argparse.Namespace) -> int:
 @arg("src", metavar="IN.sqlite", help="the backup file to restore")
 @arg("--dry-run", action="store_true", help="only check the file; change nothing")
 @arg("--no-integrity-check", action="store_true",
-     help="skip PRAGMA integrity_check (faster on a large file)")
+     help="trust the file's contents: skip PRAGMA integrity_check and the checks of its "
+          "rows (the schema is checked all the same)")
 @_database_errors
 def run_restore(args: argparse.Namespace) -> int:
     from ..audit._actor import actor

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Optional
 
 __all__ = ["HardenedConnection", "harden", "hardened_factory", "open_sqlite",
-           "check_pragmas", "DEFENSIVE_AVAILABLE"]
+           "check_pragmas", "limit_statements", "DEFENSIVE_AVAILABLE"]
 
 # Both names exist from Python 3.12; looked up, not imported, for 3.9.
 _DEFENSIVE = getattr(sqlite3, "SQLITE_DBCONFIG_DEFENSIVE", None)
@@ -34,6 +34,8 @@ _DEFENSIVE = getattr(sqlite3, "SQLITE_DBCONFIG_DEFENSIVE", None)
 DEFENSIVE_AVAILABLE = _DEFENSIVE is not None and hasattr(sqlite3.Connection, "setconfig")
 
 _OFF = frozenset(("0", "off", "false", "no"))
+# Python 3.11+ (Connection.setlimit); looked up, not imported, for 3.9.
+_SQL_LENGTH = getattr(sqlite3, "SQLITE_LIMIT_SQL_LENGTH", None)
 
 
 def harden(conn: sqlite3.Connection) -> None:
@@ -64,6 +66,18 @@ def hardened_factory(factory: Optional[type] = None) -> type:
 def open_sqlite(path: str, **kwargs: Any) -> sqlite3.Connection:
     """``sqlite3.connect(path, **kwargs)``, hardened before its first statement."""
     return sqlite3.connect(path, factory=HardenedConnection, **kwargs)
+
+
+def limit_statements(conn: sqlite3.Connection, longest: int) -> None:
+    """Make SQLite refuse, on ``conn``, any statement longer than ``longest`` bytes,
+    those of the schema it loads included (where Python can set the limit: 3.11+).
+
+    SQLite's parser takes many times a statement's length in memory; restore
+    bounds the schema of a backup itself before SQLite reads it, and this is
+    a second fence that holds whatever the file's schema table says.
+    """
+    if _SQL_LENGTH is not None and hasattr(conn, "setlimit"):
+        conn.setlimit(_SQL_LENGTH, longest)
 
 
 def check_pragmas(pragmas: Optional[Dict[str, Any]]) -> None:

@@ -1,15 +1,19 @@
 """Restore a SQLite database from a backup file: validate, then swap atomically.
 
-The uploaded file is hostile until proven otherwise: it is opened only on
-connections that do not trust its schema (``peestore.hardening``), and its
-schema must match the live database's object by object (``peestore.schema``)
-before SQLite checks its pages, so none of its own SQL runs first.
+The uploaded file is hostile until proven otherwise.  Its schema table is
+read from its pages and bounded first (``_sqlitefile``, ``_objects``), before
+SQLite parses any of it; it is then opened only on connections that do not
+trust its schema (``peestore.db._hardening``), and its schema must match the
+live database's object by object (``_schema``) before SQLite checks its
+pages, so none of its own SQL runs first.  Last, its rows must be what the
+app could have written (``_contents``), unless ``integrity_check`` is off:
+that switch means "trust the file's contents".
 
 Order of work, so that any failure leaves the live database untouched:
 
 1. copy the backup beside the live file (same file system: ``os.replace`` is
    atomic there), hashing it on the way, and check its header, its schema
-   against the live database's and ``PRAGMA integrity_check``;
+   against the live database's, ``PRAGMA integrity_check`` and its rows;
 2. with the gate held exclusive (no request in flight, new ones wait; at most
    ``wait`` seconds, else ``BusyError`` and nothing changes), close this
    thread's connection and switch the live database out of WAL mode on a
@@ -27,24 +31,26 @@ import os
 import shutil
 import sqlite3
 import stat
-import struct
 import tempfile
 
 import peewee
 
 from ._backup import fsync_dir, fsync_file, sqlite_path
 from ..db._connect import get_database, registered_models, release_idle
-from ..errors import ConfigurationError, PeestoreError, RestoreError
+from ..errors import BusyError, ConfigurationError, PeestoreError, RestoreError
 from ..db._gate import gate
-from ..db._hardening import open_sqlite
+from ..db._hardening import limit_statements, open_sqlite
 from ..audit._listeners import notify_restore
+from ._objects import Limits, row_problems
+from ._sqlitefile import FileHeader, SchemaTableError, read_header, read_schema_rows
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import IO, Any, Dict, List, Optional, Union
+    from typing import IO, Any, Dict, List, Optional, Tuple, Union
     from ._schema import Schema
 
-__all__ = ["restore", "restore_staged", "check_backup", "schema_problems", "stage_file",
+__all__ = ["restore", "restore_staged", "check_backup", "check_standalone", "schema_problems",
+           "stage_file",
            "Sha256Writer", "SQLITE_MAGIC", "DEFAULT_WAIT"]
 
 log = logging.getLogger("peestore.restore")
@@ -71,6 +77,7 @@ def restore(src: Union[str, os.PathLike], *, database: Optional[peewee.Database]
     _check_wait(wait)
     db = get_database(database)
     live = sqlite_path(db, "restore()")
+    check_standalone(src)
     digest = hashlib.sha256()
     staged = stage_file(src, live, digest)
     return _restore_staged(db, live, staged, integrity_check, dry_run, wait,
@@ -90,6 +97,28 @@ class Sha256Writer:
 
     def hexdigest(self) -> str:
         return self.digest.hexdigest()
+
+
+def check_standalone(src: Union[str, os.PathLike]) -> None:
+    """Refuse a file whose ``-wal`` or ``-journal`` beside it holds something.
+
+    A database in WAL mode keeps committed transactions in its ``-wal`` until
+    a checkpoint, and one with a hot ``-journal`` is mid-transaction: the file
+    alone is then not the database.  Copying it through SQLite would write
+    beside ``src`` (a ``-shm``, a rolled-back journal) and run SQLite on a
+    file not yet checked, so the operator is asked for a backup instead.
+    """
+    for suffix in ("-wal", "-journal"):
+        beside = str(src) + suffix
+        try:
+            size = os.stat(beside).st_size
+        except OSError:
+            continue
+        if size or not os.path.isfile(beside):
+            raise RestoreError(
+                f"{beside} is not empty: {src} alone is not the whole database (it is in "
+                f"use, or was copied without it); make a backup of it first with "
+                f"`peestore backup --db sqlite:///{src} OUT.sqlite` and restore that")
 
 
 def stage_file(src: Union[str, os.PathLike], live: str, digest: Optional[Any] = None) -> str:
@@ -207,38 +236,37 @@ class _connection:
             self.db.close()
 
 
-def check_header(path: str) -> None:
+def check_header(path: str) -> FileHeader:
     """Reject a file that is not a complete SQLite database by its 100-byte header."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        header = f.read(100)
-    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        raise RestoreError("not a SQLite database (bad header); upload a file made by "
-                           "peestore backup")
-    page_size = struct.unpack(">H", header[16:18])[0]
-    page_size = 65536 if page_size == 1 else page_size
-    if page_size < 512 or page_size & (page_size - 1):
-        raise RestoreError(f"not a SQLite database (page size {page_size})")
-    if size % page_size:
-        raise RestoreError(f"truncated SQLite file: {size} bytes is not a whole number "
-                           f"of {page_size}-byte pages")
-    change_counter, pages = struct.unpack(">II", header[24:32])
-    valid_for = struct.unpack(">I", header[92:96])[0]
-    # The page count in the header is only valid when written by SQLite 3.7+
-    # in the same transaction as the change counter.
-    if pages and change_counter == valid_for and size < pages * page_size:
-        raise RestoreError(f"truncated SQLite file: {size} bytes, the header says "
-                           f"{pages * page_size}")
+    try:
+        return read_header(path)
+    except SchemaTableError as exc:
+        raise RestoreError(str(exc)) from None
 
 
 def check_backup(path: str, db: Optional[peewee.Database] = None, *,
                  integrity_check: bool = True) -> None:
     """Raise ``RestoreError`` unless ``path`` is a sound SQLite file whose schema
-    matches the live database ``db``'s (see ``schema_problems``)."""
+    matches the live database ``db``'s (see ``schema_problems``) and, unless
+    ``integrity_check`` is false, whose pages and rows are sound (see
+    ``peestore.tools._contents``)."""
     db = get_database(db)
-    check_header(path)
+    header = check_header(path)
+    if header.encoding != 1:
+        raise RestoreError("the backup's text encoding is %s; peestore restores UTF-8 "
+                           "databases only" % header.encoding_name)
+    live, owned = _live_schema(db)
+    limits = Limits(live)
+    # Before SQLite parses the schema: a hostile one is refused at its size.
+    try:
+        rows = read_schema_rows(path, header, max_rows=limits.max_rows,
+                                max_bytes=limits.max_bytes)
+    except SchemaTableError as exc:
+        raise RestoreError(str(exc)) from None
+    _refuse(row_problems(rows, live, limits))
     try:
         conn = open_sqlite(path, isolation_level=None)
+        limit_statements(conn, limits.longest + 1)
     except sqlite3.Error as exc:
         raise RestoreError(f"cannot open the backup: {exc}") from None
     try:
@@ -246,21 +274,30 @@ def check_backup(path: str, db: Optional[peewee.Database] = None, *,
         conn.execute("PRAGMA journal_mode=DELETE").fetchone()
         # The schema first: integrity_check evaluates CHECK constraints and
         # index expressions, which must be the live database's own by then.
-        problems = schema_problems(conn, db)
-        if problems:
-            from ._schema import summary
-
-            raise RestoreError("the backup's schema does not match the live database's "
-                               "(live vs file): " + summary(problems))
+        _refuse(_file_problems(conn, live, owned, limits))
         if integrity_check:
             problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
             if problems != ["ok"]:
                 raise RestoreError("the backup failed PRAGMA integrity_check: "
                                    + "; ".join(problems[:5]))
-    except sqlite3.Error as exc:
+            problem = _content_problem(path, conn, db, owned)
+            if problem:
+                raise RestoreError("the backup holds data the app could not have written "
+                                   "(its rows are checked unless integrity_check is off): "
+                                   + problem)
+            _drop_statistics(conn, owned)
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
         raise RestoreError(f"the backup is not a usable SQLite database: {exc}") from None
     finally:
         conn.close()
+
+
+def _refuse(problems: List[str]) -> None:
+    if problems:
+        from ._schema import summary
+
+        raise RestoreError("the backup's schema does not match the live database's "
+                           "(live vs file): " + summary(problems))
 
 
 def schema_problems(conn: sqlite3.Connection, db: peewee.Database) -> List[str]:
@@ -269,11 +306,35 @@ def schema_problems(conn: sqlite3.Connection, db: peewee.Database) -> List[str]:
     Compared object by object: the tables of the registered models and of the
     audit log (with no registered models, every table of the live database),
     with their indexes and triggers, must be the same; the file may hold no
-    trigger or view the live database does not have; see
+    trigger or view the live database does not have, and no object SQLite
+    would not build as its row in ``sqlite_master`` says; see
     ``peestore.schema.compare_schemas`` for other tables.  Empty when it fits.
     """
+    live, owned = _live_schema(db)
+    return _file_problems(conn, live, owned, Limits(live))
+
+
+def _file_problems(conn: sqlite3.Connection, live: Schema, owned: List[str],
+                   limits: Limits) -> List[str]:
+    from ._schema import compare_schemas, read_schema
+
+    def query(sql: str, params: tuple = ()) -> List[tuple]:
+        return conn.execute(sql, params).fetchall()
+
+    # The rows again, as SQLite reads them: what it builds is what counts.
+    file = read_schema(query)
+    problems = row_problems(file.rows, live, limits)
+    if problems:
+        return problems
+    for table in owned:
+        file.describe(query, table)
+    return compare_schemas(live, file, owned)
+
+
+def _live_schema(db: peewee.Database) -> Tuple[Schema, List[str]]:
+    """The live database's schema, and the (folded) names of the tables it owns."""
     from ..audit._log import AuditLog
-    from ._schema import compare_schemas, fold, read_schema
+    from ._schema import fold, read_schema
 
     models = registered_models()
     with _connection(db):
@@ -290,11 +351,7 @@ def schema_problems(conn: sqlite3.Connection, db: peewee.Database) -> List[str]:
             owned = live.table_names()
             for table in owned:
                 live.describe(_query(db), table)
-
-    def query(sql: str, params: tuple = ()) -> List[tuple]:
-        return conn.execute(sql, params).fetchall()
-
-    return compare_schemas(live, read_schema(query, owned), owned)
+    return live, owned
 
 
 def _query(db: peewee.Database) -> Any:
@@ -322,6 +379,45 @@ def _describe_models(live: Schema, models: List[type]) -> None:
         live.tables[table] = made.tables[table]
         live.table_sql[table] = made.table_sql[table]
         live.index_sql[table] = made.index_sql.get(table, [])
+    for row in made.rows:
+        if fold(str(row[2])) in tables:
+            live.rows.append(row)
+            live.lengths[(fold(str(row[0])), fold(str(row[1])))] = len(row[3] or "")
+
+
+def _content_problem(path: str, conn: sqlite3.Connection, db: peewee.Database,
+                     owned: List[str]) -> Optional[str]:
+    """The first value in the owned tables of the file that the app could not read."""
+    from ..audit._log import AuditLog
+    from ..db._hardening import HardenedConnection
+    from ._contents import content_problem
+    from ._schema import fold
+    from ._tables import describe_tables
+
+    # The fields the app (or, for a table no model has, export) reads each column with.
+    scratch = peewee.SqliteDatabase(path, factory=HardenedConnection)
+    scratch.connect()
+    try:
+        names = {fold(name): name for name in scratch.get_tables()}
+        tables = [names[table] for table in owned if table in names]
+        infos = describe_tables(scratch, tables)
+    finally:
+        scratch.close()
+    audit = names.get(fold(AuditLog._meta.table_name))
+    return content_problem(conn, [(t, infos[t].fields) for t in tables], audit)
+
+
+def _drop_statistics(conn: sqlite3.Connection, owned: List[str]) -> None:
+    """Forget the file's planner statistics for the owned tables: made up, they would
+    steer the app's queries to full scans (``ANALYZE`` makes them again)."""
+    from ._schema import fold
+
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                    "name = 'sqlite_stat1'").fetchone() is None:
+        return
+    for (table,) in conn.execute("SELECT DISTINCT tbl FROM sqlite_stat1").fetchall():
+        if fold(str(table)) in owned:
+            conn.execute("DELETE FROM sqlite_stat1 WHERE tbl = ?", (table,))
 
 
 def _swap(db: peewee.Database, live: str, staged: str) -> None:
@@ -361,7 +457,11 @@ def _checkpoint(live: str) -> None:
 
 
 def _fold_journal(live: str) -> None:
-    """Fold the live database's WAL into its file, or fail if it is in use elsewhere."""
+    """Fold the live database's WAL into its file, or fail if it is in use elsewhere.
+
+    Another process holding the file open is the server's state, not the
+    backup's fault: ``BusyError`` (503, ``Retry-After``), and nothing changes.
+    """
     if not os.path.exists(live):
         return
     try:
@@ -371,11 +471,12 @@ def _fold_journal(live: str) -> None:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise RestoreError(f"the live database is in use by another connection ({exc}); close "
-                           "it and try again; nothing was changed") from None
+        raise BusyError(f"the live database is in use by another connection ({exc}); close "
+                        "it and try again; nothing was changed", retry_after=5) from None
     if str(mode).lower() != "delete":
-        raise RestoreError("the live database is in use by another connection (it stays "
-                           f"in {mode} mode); close it and try again; nothing was changed")
+        raise BusyError("the live database is in use by another connection (it stays "
+                        f"in {mode} mode); close it and try again; nothing was changed",
+                        retry_after=5)
 
 
 def _keep_copy(live: str, previous: str) -> None:

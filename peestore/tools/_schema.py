@@ -23,12 +23,13 @@ import re
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+    from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
     Query = Callable[..., List[tuple]]
     Token = Tuple[str, str, int, int]
     Key = Tuple[Tuple[str, str], ...]
 
-__all__ = ["Schema", "read_schema", "compare_schemas", "fold", "tokenize"]
+__all__ = ["Schema", "read_schema", "compare_schemas", "fold", "tokenize", "iter_tokens",
+           "KINDS", "statement_key", "shown"]
 
 _FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -48,6 +49,8 @@ _TOKEN = re.compile(r"""
 _VALUE_WORDS = frozenset(("null", "true", "false", "current_time", "current_date",
                           "current_timestamp"))
 _TABLE_CONSTRAINTS = frozenset(("constraint", "primary", "unique", "check", "foreign"))
+#: The kinds of object a schema holds (``sqlite_master.type``, in any case).
+KINDS = ("table", "index", "view", "trigger")
 #: SQLite's own tables a file may hold besides the application's.
 SQLITE_TABLES = frozenset(("sqlite_sequence", "sqlite_stat1", "sqlite_stat2", "sqlite_stat3",
                            "sqlite_stat4"))
@@ -67,30 +70,33 @@ def tokenize(sql: str) -> List[Token]:
     ``true``... which is kind ``q``), ``s`` a string (its text), ``n`` a number,
     ``x`` a blob, ``p`` punctuation or an operator.
     """
-    out = []
+    return list(iter_tokens(sql))
+
+
+def iter_tokens(sql: str) -> Iterator[Token]:
+    """``tokenize(sql)``, one token at a time (to read the head of a long statement)."""
     pos = 0
     size = len(sql)
     while pos < size:
         match = _TOKEN.match(sql, pos)
         kind, text, end = match.lastgroup, match.group(), match.end()
         if kind == "word":
-            out.append(("w", fold(text), pos, end))
+            yield ("w", fold(text), pos, end)
         elif kind == "quoted":
             inner = text[1:-1]
             if text[0] != "[":
                 inner = inner.replace(text[0] * 2, text[0])
             value = fold(inner)
-            out.append(("q" if value in _VALUE_WORDS else "i", value, pos, end))
+            yield ("q" if value in _VALUE_WORDS else "i", value, pos, end)
         elif kind == "string":
-            out.append(("s", text[1:-1].replace("''", "'"), pos, end))
+            yield ("s", text[1:-1].replace("''", "'"), pos, end)
         elif kind == "number":
-            out.append(("n", text.lower(), pos, end))
+            yield ("n", text.lower(), pos, end)
         elif kind == "blob":
-            out.append(("x", text[2:-1].lower(), pos, end))
+            yield ("x", text[2:-1].lower(), pos, end)
         elif kind == "op":
-            out.append(("p", text, pos, end))
+            yield ("p", text, pos, end)
         pos = end
-    return out
 
 
 def _key(tokens: List[Token]) -> Key:
@@ -260,7 +266,7 @@ class Index:
         self.info = info  # unique, origin, partial, and each column's name/desc/collation/key
 
     def text(self) -> str:
-        return " ".join(self.sql.split()) if self.sql else self.name
+        return shown(" ".join(self.sql.split()) if self.sql else self.name, 200)
 
 
 class Schema:
@@ -270,8 +276,12 @@ class Schema:
         self.tables: Dict[str, Table] = {}
         self.table_sql: Dict[str, Tuple[str, str]] = {}      # fold(name) -> name, sql
         self.index_sql: Dict[str, List[Tuple[str, Optional[str]]]] = collections.defaultdict(list)
-        # (kind, folded name) -> name, table, statement: triggers and views
-        self.others: Dict[Tuple[str, str], Tuple[str, str, Key]] = {}
+        # (kind, folded name) -> name, table, SQL: triggers and views
+        self.others: Dict[Tuple[str, str], Tuple[str, str, str]] = {}
+        # Every row of its sqlite_master as stored: (type, name, tbl_name, sql).
+        self.rows: List[tuple] = []
+        # (kind, folded name) -> length of its SQL: what a file's may be measured by.
+        self.lengths: Dict[Tuple[str, str], int] = {}
 
     def table_names(self) -> List[str]:
         """The folded names of its tables, SQLite's own left out."""
@@ -334,22 +344,37 @@ def _foreign_keys(query: Query, table: str) -> List[tuple]:
 
 
 def read_schema(query: Query, tables: Iterable[str] = ()) -> Schema:
-    """The schema ``query(sql, params)`` reads, with ``tables`` (folded names) in full."""
+    """The schema ``query(sql, params)`` reads, with ``tables`` (folded names) in full.
+
+    Kinds are compared as SQLite compares them, whatever their case; a row of
+    another kind is kept in ``rows`` only (``peestore.tools._objects`` refuses it).
+    """
     schema = Schema()
-    for kind, name, table, sql in query(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master"):
+    for row in query("SELECT type, name, tbl_name, sql FROM sqlite_master"):
+        schema.rows.append(tuple(row))
         # A crafted file may store anything in sqlite_master: names as text.
-        name, table, sql = _str(name), _str(table), _str(sql) or None
+        kind, name, table, sql = fold(_str(row[0])), _str(row[1]), _str(row[2]), _str(row[3])
+        schema.lengths[(kind, fold(name))] = len(sql)
         if kind == "table":
-            schema.table_sql[fold(name)] = (name, sql or "")
+            schema.table_sql[fold(name)] = (name, sql)
         elif kind == "index":
-            schema.index_sql[fold(table)].append((name, sql))
+            schema.index_sql[fold(table)].append((name, sql or None))
         elif kind in ("trigger", "view"):
-            schema.others[(kind, fold(name))] = (name, table,
-                                                 _statement_key(tokenize(sql or "")))
+            schema.others[(kind, fold(name))] = (name, table, sql)
     for table in tables:
         schema.describe(query, table)
     return schema
+
+
+def statement_key(sql: str) -> Key:
+    """What a CREATE statement means, for comparing two of them."""
+    return _statement_key(tokenize(sql))
+
+
+def shown(name: str, most: int = 60) -> str:
+    """``name`` as a message can show it: control characters escaped, cut at ``most``."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in name[:most])
+    return text + ("..." if len(name) > most else "")
 
 
 def compare_schemas(live: Schema, file: Schema, owned: Iterable[str]) -> List[str]:
@@ -377,9 +402,10 @@ def compare_schemas(live: Schema, file: Schema, owned: Iterable[str]) -> List[st
     for ours, theirs in pairs:
         _compare_table(ours, theirs, problems)
     _compare_others(live, file, compared, problems)
+    _check_parents(live, file, compared, problems)
     for table in file.table_sql:
         if table not in compared:
-            _check_extra_table(live, file, table, problems)
+            _check_extra_table(live, file, table, compared, problems)
     return problems
 
 
@@ -396,7 +422,8 @@ def _compare_table(ours: Table, theirs: Table, problems: List[str]) -> None:
     if ours.virtual or theirs.virtual:
         if ours.statement != theirs.statement:
             problems.append("table %s differs: %s vs %s" % (
-                name, " ".join(ours.sql.split()), " ".join(theirs.sql.split())))
+                name, shown(" ".join(ours.sql.split()), 200),
+                shown(" ".join(theirs.sql.split()), 200)))
         return
     if ours.options != theirs.options:
         problems.append("table %s: table options differ: %s vs %s" % (
@@ -405,7 +432,7 @@ def _compare_table(ours: Table, theirs: Table, problems: List[str]) -> None:
     if missing:
         problems.append("table %s: %s %s missing" % (
             name, _plural("column", missing), "is" if len(missing) == 1 else "are"))
-    extra = [c.name for key, c in theirs.columns.items() if key not in ours.columns]
+    extra = [shown(c.name) for key, c in theirs.columns.items() if key not in ours.columns]
     if extra:
         problems.append("table %s: %s %s not in the live database" % (
             name, _plural("column", extra), "is" if len(extra) == 1 else "are"))
@@ -413,14 +440,15 @@ def _compare_table(ours: Table, theirs: Table, problems: List[str]) -> None:
         ours_column = ours.columns.get(column)
         if ours_column is not None and not ours_column.same(theirs_column):
             problems.append("table %s: column %s differs: %s vs %s" % (
-                name, ours_column.name, ours_column.text, theirs_column.text))
+                name, ours_column.name, shown(ours_column.text, 200),
+                shown(theirs_column.text, 200)))
     before = len(problems)
     for key in list(ours.constraints) + [k for k in theirs.constraints
                                          if k not in ours.constraints]:
         mine, other = ours.constraints.get(key, []), theirs.constraints.get(key, [])
         for text in other[len(mine):]:
             problems.append("table %s: constraint %s is not in the live database" % (
-                name, text))
+                name, shown(text, 200)))
         for text in mine[len(other):]:
             problems.append("table %s: constraint %s is missing" % (name, text))
     if ours.foreign_keys != theirs.foreign_keys and len(problems) == before:
@@ -484,23 +512,43 @@ def _fk_text(keys: List[tuple]) -> str:
 
 def _compare_others(live: Schema, file: Schema, owned: Set[str],
                     problems: List[str]) -> None:
-    for ident, (name, table, key) in file.others.items():
+    for ident, (name, table, sql) in file.others.items():
         kind = ident[0]
         mine = live.others.get(ident)
-        where = " on %s" % table if kind == "trigger" else ""
+        where = " on %s" % shown(table) if kind == "trigger" else ""
         if mine is None:
-            problems.append("%s %s%s is not in the live database" % (kind, name, where))
-        elif mine[2] != key or fold(mine[1]) != fold(table):
-            problems.append("%s %s%s differs from the live database's" % (kind, name, where))
+            # Refused by its name: a foreign statement is never tokenized.
+            problems.append("%s %s%s is not in the live database" % (kind, shown(name), where))
+        elif fold(mine[1]) != fold(table) or statement_key(mine[2]) != statement_key(sql):
+            problems.append("%s %s%s differs from the live database's" % (
+                kind, shown(name), where))
     for ident, (name, table, _) in live.others.items():
         if ident[0] == "trigger" and fold(table) in owned and ident not in file.others:
             problems.append("trigger %s on %s is missing" % (name, table))
 
 
-def _check_extra_table(live: Schema, file: Schema, table: str, problems: List[str]) -> None:
+def _check_parents(live: Schema, file: Schema, owned: Set[str], problems: List[str]) -> None:
+    """A table the models' tables refer to must be the live database's own: a foreign
+    key into a table without the key it names fails every write."""
+    for table in sorted(owned):
+        described = live.tables.get(table)
+        for keys in (described.foreign_keys if described else ()):
+            parent = keys[0][0]
+            if parent in owned:
+                continue
+            mine, theirs = live.table_sql.get(parent), file.table_sql.get(parent)
+            if mine is None:
+                continue  # not in the live database either: both fail alike
+            if theirs is None or statement_key(mine[1]) != statement_key(theirs[1]):
+                problems.append("table %s differs from the live database's, and table %s "
+                                "refers to it" % (mine[0], described.name))
+
+
+def _check_extra_table(live: Schema, file: Schema, table: str, owned: Set[str],
+                       problems: List[str]) -> None:
     name, sql = file.table_sql[table]
     if table.startswith("sqlite_") and table not in SQLITE_TABLES:
-        problems.append("table %s: the name is reserved for SQLite's own tables" % name)
+        problems.append("table %s: the name is reserved for SQLite's own tables" % shown(name))
         return
     tokens = tokenize(sql)
     mine = live.table_sql.get(table)
@@ -510,12 +558,22 @@ def _check_extra_table(live: Schema, file: Schema, table: str, problems: List[st
         trusted_table = False
         if len(tokens) > 1 and _is(tokens[1], "w", "virtual"):
             problems.append("table %s is a virtual table that is not in the live database"
-                            % name)
+                            % shown(name))
             return
         if any(_is(t, "w", "check", "as", "generated") for t in tokens):
             problems.append("table %s is not in the live database and has CHECK constraints "
                             "or generated columns, which SQLite would run while checking "
-                            "the file" % name)
+                            "the file" % shown(name))
+            return
+        # A foreign key into a model's table would veto its deletes (and the
+        # audit log's pruning), as a trigger would.
+        parents = sorted({fold(t[1]) for i, t in enumerate(tokens[1:], 1)
+                          if t[0] in ("w", "i", "q", "s") and _is(tokens[i - 1], "w",
+                                                                  "references")} & owned)
+        if parents:
+            problems.append("table %s is not in the live database and has a foreign key "
+                            "into %s, which would refuse deleting its rows" % (
+                                shown(name), ", ".join(parents)))
             return
     live_indexes = dict((fold(n), s) for n, s in live.index_sql.get(table, ()))
     for index, sql in file.index_sql.get(table, ()):
@@ -528,7 +586,7 @@ def _check_extra_table(live: Schema, file: Schema, table: str, problems: List[st
         if not _plain_index(tokenize(sql)):
             problems.append("index %s on %s is not in the live database and indexes an "
                             "expression or part of the table, which SQLite would compute "
-                            "while checking the file" % (index, name))
+                            "while checking the file" % (shown(index), shown(name)))
 
 
 def _plain_index(tokens: List[Token]) -> bool:
