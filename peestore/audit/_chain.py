@@ -13,8 +13,10 @@ removed entry leaves a gap and an added one cannot fit.  One chain, whatever
 writes: on SQLite every audited write holds the write lock from its first
 statement (``BEGIN IMMEDIATE``), so the last entry it reads is the last one;
 on PostgreSQL and MariaDB the head (last id and hash) is a row of its own,
-``audit_head``, read with ``SELECT ... FOR UPDATE``, which makes a second
-writer wait until the first commits and then gives it the new head.
+``audit_head``, that each write moves (``UPDATE``) and so locks: a second
+writer waits until the first commits and then sees the new head.  A process
+remembers the head it committed last and does not read it again unless
+another process has written since.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     import peewee
 
 __all__ = ["entry_hash", "timestamp_text", "set_audit_key", "audit_key", "read_head",
-           "store_head", "forget_head", "verify_audit", "GENESIS", "KEY_VARIABLE"]
+           "claim_head", "store_head", "forget_head", "verify_audit", "GENESIS", "KEY_VARIABLE"]
 
 #: The "previous hash" of the first entry of a chain.
 GENESIS = ""
@@ -98,23 +100,23 @@ def read_head(db: peewee.Database, cached: bool = True) -> Tuple[int, str, bool]
     entry without a hash (written before the chain existed) starts the chain
     again.
 
-    On SQLite the head this process saw committed last is used without a
-    query (``sure`` is False then): if another connection has written since,
-    the entry it took already holds ``id + 1`` and the INSERT fails, and the
-    caller reads the head again with ``cached=False``.
+    The head this process saw committed last is used without a query
+    (``sure`` is False then); ``claim_head`` and the INSERT of the entries find
+    out when another process has written since, and the caller reads the head
+    again with ``cached=False``: on SQLite the last entry, on the server
+    databases the ``audit_head`` row, ``FOR UPDATE``.
     """
     pending = transaction_state.head
     if pending is not None and pending[0] is db:
         return pending[1], pending[2], True  # this transaction's own last entry
+    if cached:
+        known = db.__dict__.get("_peestore_head")
+        if known is not None:
+            return known[0], known[1], False
     if dialect_of(db).has_file:
-        if cached:
-            known = db.__dict__.get("_peestore_head")
-            if known is not None:
-                return known[0], known[1], False
         row = db.cursor().execute(_LAST_ENTRY_SQL % _table(db)).fetchone()
     else:
-        cursor = db.execute_sql(_HEAD_SQL % _head_table(db))
-        row = cursor.fetchone()
+        row = db.execute_sql(_HEAD_SQL % _head_table(db)).fetchone()
         if row is None:  # a fresh database: the head row is made with the first entry
             last = db.execute_sql(_LAST_ENTRY_SQL % _table(db)).fetchone()
             db.execute_sql("INSERT INTO %s (id, entry_id, hash) VALUES (1, %s, %s)" % (
@@ -126,14 +128,28 @@ def read_head(db: peewee.Database, cached: bool = True) -> Tuple[int, str, bool]
     return int(row[0]), row[1] or GENESIS, True
 
 
+def claim_head(db: peewee.Database, head_id: int, new_id: int, new_hash: str,
+               sure: bool) -> bool:
+    """On the server databases, move the ``audit_head`` row from ``head_id`` to the
+    new head (which locks it until the transaction ends); False, changing
+    nothing, when it is no longer at ``head_id`` (another process wrote since
+    this one saw it: read it again).  On SQLite the write lock is held already."""
+    if dialect_of(db).has_file:
+        return True
+    param = _compat.parameter(db)
+    sql = "UPDATE %s SET entry_id = %s, hash = %s WHERE id = 1" % (_head_table(db), param,
+                                                                   param)
+    if sure:
+        db.execute_sql(sql, (new_id, new_hash))
+        return True
+    cursor = db.execute_sql(sql + " AND entry_id = %s" % param, (new_id, new_hash, head_id))
+    return cursor.rowcount == 1
+
+
 def store_head(db: peewee.Database, entry_id: int, entry_hash: str) -> None:
-    """Record the new head: for this transaction (the process' head once it commits,
-    ``peestore.audit._listeners``), and where the server databases keep it."""
+    """The new head, for this transaction: the process' own once it commits
+    (``peestore.audit._listeners``)."""
     transaction_state.head = (db, entry_id, entry_hash)
-    if not dialect_of(db).has_file:
-        param = _compat.parameter(db)
-        db.execute_sql("UPDATE %s SET entry_id = %s, hash = %s WHERE id = 1" % (
-            _head_table(db), param, param), (entry_id, entry_hash))
 
 
 def forget_head(db: peewee.Database) -> None:

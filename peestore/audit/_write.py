@@ -25,7 +25,8 @@ from ..db._dialect import Dialect, dialect_of
 from ..errors import ValidationError
 from ..model._values import dumps
 from ._actor import current_actor, current_reason
-from ._chain import audit_key, entry_hash, read_head, store_head, timestamp_text
+from ._chain import (audit_key, claim_head, entry_hash, read_head, store_head,
+                     timestamp_text)
 from ._listeners import Change, listening, record_change, transaction_state
 from ._log import insert_sql, utcnow
 
@@ -235,15 +236,15 @@ def _insert_entries(db: peewee.Database, dialect: Dialect, component: str, opera
                            before, after, entry)
             try:
                 with exception_wrapper:
-                    cursor.execute(insert_sql(db, len(chunk)), params)
+                    if claim_head(db, head_id, entry_id, entry, sure):
+                        cursor.execute(insert_sql(db, len(chunk)), params)
+                        break
             except peewee.IntegrityError:
                 if sure:
                     raise
-                # Another connection wrote since this process last saw the head.
-                with exception_wrapper:
-                    head_id, previous, sure = read_head(db, cached=False)
-                continue
-            head_id, previous, sure = entry_id, entry, True
-            break
+            # Another process wrote since this one last saw the head: read it.
+            with exception_wrapper:
+                head_id, previous, sure = read_head(db, cached=False)
+        head_id, previous, sure = entry_id, entry, True
     store_head(db, head_id, previous)
     return texts[0][2] if len(texts) == 1 else None
