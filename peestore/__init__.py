@@ -3,6 +3,7 @@ from __future__ import annotations
 
 
 from .audit._actor import actor, current_actor
+from .audit._chain import verify_audit
 from .audit._log import AuditLog
 from .tools._backup import backup
 from .db._connect import connect, database
@@ -67,4 +68,5 @@ __all__ = [
     "prune_audit",
     "restore",
     "serve",
+    "verify_audit",
 ]

@@ -40,3 +40,11 @@ def test_synchronous_script_runs(tmp_path):
                          timeout=300)
     assert out.returncode == 0, out.stdout
     assert re.search(r"\d", out.stdout), out.stdout
+
+
+def test_audit_verify_script_runs():
+    out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "audit_verify.py"),
+                          "--entries", "2000", "--key", "k"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout
+    assert "ok=True entries=2000" in out.stdout, out.stdout

@@ -132,7 +132,7 @@ def test_audit_table_and_filters(url, capsys):
     assert main(["audit", "--db", url]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["id", "timestamp", "operation", "component", "record_id",
-                                "actor", "changed"]
+                                "actor", "reason", "changed"]
     assert [line.split()[3] for line in lines[2:]] == ["update", "create", "create"]
     assert "open_pct" in lines[2]
     assert main(["audit", "--db", url, "--record-id", "1", "--json"]) == 0

@@ -20,8 +20,13 @@ def test_keep_rows(connect_db):
     fill(10)
     newest = [e.id for e in AuditLog.select().order_by(AuditLog.id.desc()).limit(3)]
     assert peestore.prune_audit(keep_rows=3) == 7
-    assert sorted(e.id for e in AuditLog.select()) == sorted(newest)
-    assert peestore.prune_audit(keep_rows=3) == 0
+    # The newest three, and the prune entry that says what went.
+    kept = list(AuditLog.select().order_by(AuditLog.id))
+    assert [e.id for e in kept[:3]] == sorted(newest)
+    assert kept[3].operation == "prune" and kept[3].after["deleted"] == 7
+    assert kept[3].after["last_removed_id"] == min(newest) - 1
+    assert peestore.verify_audit()["ok"]
+    assert peestore.prune_audit(keep_rows=4) == 0
 
 
 def test_older_than(connect_db):
@@ -31,7 +36,18 @@ def test_older_than(connect_db):
     old = datetime.datetime(2020, 1, 1)
     AuditLog.update(timestamp=old).where(AuditLog.id <= 2).execute()
     assert peestore.prune_audit(older_than=datetime.timedelta(days=30)) == 2
-    assert AuditLog.select().count() == 2
+    assert [e.operation for e in AuditLog.select().order_by(AuditLog.id)] == [
+        "create", "create", "prune"]
+
+
+def test_older_than_removes_only_the_oldest_by_id(connect_db):
+    """An old entry after a newer one (a clock set back) stays: the chain is whole."""
+    connect_db(ALL)
+    fill(4)
+    old = datetime.datetime(2020, 1, 1)
+    AuditLog.update(timestamp=old).where(AuditLog.id.in_([1, 3])).execute()
+    assert peestore.prune_audit(older_than=datetime.timedelta(days=30)) == 1
+    assert [e.id for e in AuditLog.select().order_by(AuditLog.id)][:3] == [2, 3, 4]
 
 
 def test_prune_needs_a_rule(connect_db):
@@ -56,7 +72,7 @@ def test_prune_a_million_entries(sqlite_db):
             "INSERT INTO audit_log (timestamp, component, record_id, operation, actor) "
             "SELECT '2026-01-01 00:00:00', 'product', i, 'create', 'internal' FROM n")
     assert peestore.prune_audit(keep_rows=1000) == 999000
-    assert AuditLog.select().count() == 1000
+    assert AuditLog.select().count() == 1001  # and the prune entry
 
 
 def test_cli_prune(db_path, capsys):

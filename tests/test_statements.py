@@ -10,6 +10,8 @@ import threading
 import pytest
 import webtest
 
+import peestore
+
 from peestore.db._gate import gate
 from peestore.demo import Machine, make_app
 from peestore.testing import capture_statements
@@ -25,7 +27,9 @@ def verbs(statements):
         elif words[0] == "UPDATE":
             out.append("UPDATE %s" % words[1])
         elif words[0] == "SELECT":
-            out.append("SELECT json" if "json_group_array" in sql else
+            # The head of the audit log's hash chain, read before its entries go in.
+            out.append("SELECT head" if "audit_log" in sql and "ORDER BY id DESC" in sql else
+                       "SELECT json" if "json_group_array" in sql else
                        "SELECT count" if "COUNT(" in sql.upper() else "SELECT")
         else:
             out.append(" ".join(words[:2]) if words[:2] == ["BEGIN", "IMMEDIATE"]
@@ -34,8 +38,13 @@ def verbs(statements):
 
 
 @pytest.fixture
-def client(tmp_path):
-    app = make_app("sqlite:///%s" % (tmp_path / "demo.db"))
+def db_path_of_client(tmp_path):
+    return tmp_path / "demo.db"
+
+
+@pytest.fixture
+def client(db_path_of_client):
+    app = make_app("sqlite:///%s" % db_path_of_client)
     return webtest.TestApp(app, extra_environ={"HTTP_X_USER": "op"})
 
 
@@ -127,3 +136,38 @@ def test_a_bulk_insert_returns_every_stored_row(client):
     assert verbs(statements) == ["BEGIN IMMEDIATE", "INSERT machine", "INSERT audit_log",
                                  "COMMIT"]
     assert "RETURNING" in statements[1]
+
+
+def test_the_chain_head_is_read_once_then_known(client, db_path_of_client):
+    """The head of the hash chain is read once per process; a write by another
+    connection since is noticed (its entry holds the next id) and read again."""
+    import sqlite3
+
+    from peestore.audit._chain import forget_head
+    from peestore.db._connect import get_database
+
+    forget_head(get_database())
+    with capture_statements() as statements:
+        Machine.create(name="m-1", serial="s-1")
+    assert verbs(statements) == ["BEGIN IMMEDIATE", "INSERT machine", "SELECT head",
+                                 "INSERT audit_log", "COMMIT"]
+    with capture_statements() as statements:
+        Machine.create(name="m-2", serial="s-2")
+    assert "SELECT head" not in verbs(statements)
+    # Another process appends an entry (chained correctly, by peestore).
+    other = sqlite3.connect(str(db_path_of_client))
+    other.close()
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", (
+        "import peestore; from peestore.demo import MODELS, Machine; "
+        "peestore.connect('sqlite:///%s', models=MODELS); "
+        "Machine.create(name='other', serial='other')") % db_path_of_client], check=True)
+    with capture_statements() as statements:
+        Machine.create(name="m-3", serial="s-3")
+    # The INSERT of the entry failed (its id was taken), the head was read, it went in.
+    assert verbs(statements) == ["BEGIN IMMEDIATE", "INSERT machine", "INSERT audit_log",
+                                 "SELECT head", "INSERT audit_log", "COMMIT"]
+    result = peestore.verify_audit()
+    assert result["ok"], result

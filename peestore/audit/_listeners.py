@@ -58,9 +58,12 @@ class _Local(threading.local):
     # savepoint of their own (``in_owned_transaction``).  0 inside a write's
     # hooks: ``peestore.audit._write`` clears it there.
     owned: int = 0
+    # (database, id, hash) of the last audit entry this thread's open transaction
+    # wrote: the head of the hash chain once it commits (``peestore.audit._chain``).
+    head: Optional[Tuple[Any, int, str]] = None
 
 
-#: This thread's transaction state (``pending`` changes, ``owned`` depth).
+#: This thread's transaction state (``pending`` changes, ``owned`` depth, ``head``).
 transaction_state = _local = _Local()
 
 
@@ -131,9 +134,22 @@ def record_change(database: peewee.Database, change: Change) -> None:
 
 def _discard() -> None:
     del _pending()[:]
+    _forget_head()
+
+
+def _forget_head() -> None:
+    # Rolled back: what the database's last entry is now is not known here.
+    head = _local.head
+    if head is not None:
+        _local.head = None
+        head[0].__dict__.pop("_peestore_head", None)
 
 
 def _flush() -> None:
+    head = _local.head
+    if head is not None:
+        _local.head = None
+        head[0].__dict__["_peestore_head"] = head[1:]
     pending = _pending()
     if not pending:
         return
@@ -257,14 +273,17 @@ class _Savepoint(_Wrapper):
             _local.owned -= 1
         if exc_type is not None:
             del _pending()[self._mark:]
+            _forget_head()
         try:
             return self._inner.__exit__(exc_type, exc, tb)
         except BaseException:
             del _pending()[self._mark:]
+            _forget_head()
             raise
 
     def rollback(self, begin: bool = True) -> None:
         del _pending()[self._mark:]
+        _forget_head()
         self._inner.rollback(begin)
 
 

@@ -13,10 +13,11 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["AuditLog", "JSONTextField", "OPERATIONS", "utcnow", "insert_sql",
+__all__ = ["AuditLog", "AuditHead", "INTERNAL_TABLES", "data_tables", "JSONTextField",
+           "OPERATIONS", "utcnow", "insert_sql",
            "changed_fields"]
 
-OPERATIONS = ("create", "update", "delete", "soft_delete", "restore", "import")
+OPERATIONS = ("create", "update", "delete", "soft_delete", "restore", "import", "prune")
 
 
 def utcnow() -> datetime.datetime:
@@ -45,6 +46,9 @@ class AuditLog(peewee.Model):
     actor = peewee.CharField(max_length=200, default="internal")
     before = JSONTextField(null=True)
     after = JSONTextField(null=True)
+    # Null on entries written before the hash chain existed (an upgraded database).
+    reason = peewee.TextField(null=True)
+    hash = peewee.CharField(max_length=64, null=True)
 
     class Meta:
         database = database
@@ -60,8 +64,10 @@ class AuditLog(peewee.Model):
             "record_id": self.record_id,
             "operation": self.operation,
             "actor": self.actor,
+            "reason": self.reason,
             "before": self.before,
             "after": self.after,
+            "hash": self.hash,
         }
         if with_changed:
             out["changed"] = changed_fields(self.before, self.after)
@@ -76,7 +82,31 @@ def changed_fields(before: Optional[Dict[str, Any]], after: Optional[Dict[str, A
     return [k for k in names if before.get(k) != after.get(k) or (k in before) != (k in after)]
 
 
-_COLUMNS = ("timestamp", "component", "record_id", "operation", "actor", "before", "after")
+class AuditHead(peewee.Model):
+    """The head of the hash chain (its last entry's id and hash), one row, on the
+    server databases only: locked by each audited write (``peestore.audit._chain``)."""
+
+    id = peewee.IntegerField(primary_key=True)
+    entry_id = peewee.BigIntegerField()
+    hash = peewee.CharField(max_length=64, null=True)
+
+    class Meta:
+        database = database
+        table_name = "audit_head"
+
+
+#: Tables that are peestore's own bookkeeping, not data: the data tools (export,
+#: import, the diagram) leave them out.
+INTERNAL_TABLES = frozenset((AuditHead._meta.table_name,))
+
+
+def data_tables(db: peewee.Database) -> List[str]:
+    """``db.get_tables()`` without peestore's own bookkeeping (``INTERNAL_TABLES``)."""
+    return [table for table in db.get_tables() if table not in INTERNAL_TABLES]
+
+
+_COLUMNS = ("id", "timestamp", "component", "record_id", "operation", "actor", "reason",
+            "before", "after", "hash")
 
 
 # (database class, rows) -> the INSERT of that many entries, rendered once.

@@ -8,7 +8,7 @@ A write, whatever starts it (``save``, ``delete_instance``, ``restore``,
       before-hook (instance writes)
       the SQL                        -> the changes: (record_id, before, after)
       after-hook
-      one audit entry per change
+      one audit entry per change, each chained to the one before (its hash)
       the changes kept for the after-commit listeners (told after the commit)
 
 and the caller gets a ``Written`` back: what to return, the changes, and the
@@ -16,20 +16,23 @@ audit entry's JSON text of a single row's state (a REST answer reuses it).
 """
 from __future__ import annotations
 
+import peewee
+
 from .. import signals
 from .._compat import exception_wrapper
 from ..db._connect import get_database
 from ..db._dialect import Dialect, dialect_of
+from ..errors import ValidationError
 from ..model._values import dumps
-from ._actor import current_actor
+from ._actor import current_actor, current_reason
+from ._chain import (audit_key, claim_head, entry_hash, read_head, store_head,
+                     timestamp_text)
 from ._listeners import Change, listening, record_change, transaction_state
 from ._log import insert_sql, utcnow
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
-
-    import peewee
     # (record_id, before, after): JSON-safe dicts, None where there is no such state.
     Changes = Sequence[Tuple[str, Optional[Dict[str, Any]], Optional[Dict[str, Any]]]]
     Run = Callable[[Optional[Dict[str, Any]]], Tuple[Any, Changes]]
@@ -142,8 +145,8 @@ def hook_of(exc: BaseException) -> Optional[str]:
 def write(target: Union[type, str], operation: str, run: Run, *,
           instance: Optional[peewee.Model] = None,
           load: Optional[Callable[[], Optional[Dict[str, Any]]]] = None,
-          actor: Optional[str] = None, database: Optional[peewee.Database] = None
-          ) -> Written:
+          actor: Optional[str] = None, reason: Optional[str] = None,
+          database: Optional[peewee.Database] = None) -> Written:
     """Run one audited write of ``target`` (a model class, or the component name of
     an entry that belongs to no model, such as ``"db"`` for a database restore).
 
@@ -152,10 +155,13 @@ def write(target: Union[type, str], operation: str, run: Run, *,
     its hooks for ``operation`` run around ``run``.  ``run(before)`` executes
     the SQL and returns ``(result, changes)``.  Each change gets an audit entry
     (when the model is audited) blamed on ``actor`` (else the current actor),
-    and is kept for the after-commit listeners.  Any exception rolls all of it
-    back and reaches the caller unchanged.  ``database`` overrides the model's
-    (for a component name: the audit log's).
+    and is kept for the after-commit listeners.  The entries record ``reason``
+    (else the current one); a model with ``Meta.require_reason`` refuses a
+    write without one (``ValidationError``, nothing written).  Any exception
+    rolls all of it back and reaches the caller unchanged.  ``database``
+    overrides the model's (for a component name: the audit log's).
     """
+    reason = current_reason(reason)
     if isinstance(target, str):
         from ._log import AuditLog
 
@@ -164,6 +170,11 @@ def write(target: Union[type, str], operation: str, run: Run, *,
     else:
         meta = target._meta
         model, component, audited = target, meta.component, meta.audited
+        if reason is None and meta.require_reason:
+            raise ValidationError(
+                "%s needs a reason for every change: give reason=..., peestore.actor(name, "
+                "reason=...) or the X-Reason header" % component,
+                {"reason": "required"})
         db = get_database(database or meta.database)
     dialect = dialect_of(db)
     state = transaction_state
@@ -189,7 +200,7 @@ def write(target: Union[type, str], operation: str, run: Run, *,
         text = None
         if audited:
             text = _insert_entries(db, dialect, component, operation, changes,
-                                   current_actor(actor))
+                                   current_actor(actor), reason)
         if model is not None and listening():
             for record_id, old, new in changes:
                 # A delete's values are its "before".
@@ -199,27 +210,41 @@ def write(target: Union[type, str], operation: str, run: Run, *,
 
 
 def _insert_entries(db: peewee.Database, dialect: Dialect, component: str, operation: str,
-                    changes: Changes, actor: str) -> Optional[str]:
-    """One audit entry per change, timestamped now; the JSON text of a single
-    change's ``after``."""
-    stamp = dialect.audit_timestamp(utcnow())
+                    changes: Changes, actor: str, reason: Optional[str]) -> Optional[str]:
+    """One audit entry per change, timestamped now and chained to the one before;
+    the JSON text of a single change's ``after``."""
+    now = dialect.audit_timestamp(utcnow())
+    stamp = timestamp_text(now)
+    key = audit_key(db)
+    texts = [(record_id, None if before is None else dumps(before),
+              None if after is None else dumps(after)) for record_id, before, after in changes]
     # The DB-API cursor, not Database.execute_sql: its query logging costs a
     # sixtieth of a whole REST create, at every write.
     with exception_wrapper:
-        if len(changes) == 1:
-            record_id, before, after = changes[0]
-            text = None if after is None else dumps(after)
-            db.cursor().execute(insert_sql(db), (
-                stamp, component, record_id, operation, actor,
-                None if before is None else dumps(before), text))
-            return text
+        head_id, previous, sure = read_head(db)
         cursor = db.cursor()
-        for start in range(0, len(changes), _ENTRIES_PER_STATEMENT):
-            chunk = changes[start:start + _ENTRIES_PER_STATEMENT]
+    for start in range(0, len(texts), _ENTRIES_PER_STATEMENT):
+        chunk = texts[start:start + _ENTRIES_PER_STATEMENT]
+        while True:
             params: List[Any] = []
+            entry_id, entry = head_id, previous
             for record_id, before, after in chunk:
-                params += (stamp, component, record_id, operation, actor,
-                           None if before is None else dumps(before),
-                           None if after is None else dumps(after))
-            cursor.execute(insert_sql(db, len(chunk)), params)
-    return None
+                entry_id += 1
+                entry = entry_hash(key, entry, entry_id, stamp, component, record_id,
+                                   operation, actor, reason, before, after)
+                params += (entry_id, now, component, record_id, operation, actor, reason,
+                           before, after, entry)
+            try:
+                with exception_wrapper:
+                    if claim_head(db, head_id, entry_id, entry, sure):
+                        cursor.execute(insert_sql(db, len(chunk)), params)
+                        break
+            except peewee.IntegrityError:
+                if sure:
+                    raise
+            # Another process wrote since this one last saw the head: read it.
+            with exception_wrapper:
+                head_id, previous, sure = read_head(db, cached=False)
+        head_id, previous, sure = entry_id, entry, True
+    store_head(db, head_id, previous)
+    return texts[0][2] if len(texts) == 1 else None

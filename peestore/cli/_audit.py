@@ -1,4 +1,5 @@
-"""``peestore audit``: read the audit log, newest first."""
+"""``peestore audit``: read the audit log, newest first; ``peestore audit verify``:
+check its hash chain."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,7 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, List
 
-_WIDTHS = {"component": 20, "record_id": 12, "actor": 16, "changed": 40}
+_WIDTHS = {"component": 20, "record_id": 12, "actor": 16, "reason": 30, "changed": 40}
 
 
 def _cell(value: Any, width: int) -> str:
@@ -24,7 +25,8 @@ def _cell(value: Any, width: int) -> str:
 
 
 def _table(entries: List[Dict[str, Any]]) -> str:
-    columns = ["id", "timestamp", "operation", "component", "record_id", "actor", "changed"]
+    columns = ["id", "timestamp", "operation", "component", "record_id", "actor", "reason",
+               "changed"]
     rows = []
     for entry in entries:
         row = dict(entry)
@@ -38,19 +40,83 @@ def _table(entries: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-@command("audit", "show audit log entries, newest first")
+def _head(text: str) -> Dict[str, Any]:
+    """``--expect-head ID:HASH`` as verify_audit takes it."""
+    entry_id, _, digest = text.partition(":")
+    try:
+        number = int(entry_id)
+    except ValueError:
+        number = -1
+    if number < 1 or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise argparse.ArgumentTypeError(
+            "expected ID:HASH (an entry id and its 64-character hash, as verify prints "
+            "them), got %r" % text)
+    return {"id": number, "hash": digest}
+
+
+@command("audit", "show audit log entries, newest first; 'audit verify' checks the hash chain")
+@arg("action", nargs="?", choices=["verify"],
+     help="verify: check the audit log's hash chain (exit status 1 when it is broken)")
 @arg("--component", metavar="C", help="only this component (model)")
 @arg("--record-id", metavar="N", help="only this record (its primary key)")
 @arg("--actor", metavar="A", help="only entries by this actor")
 @arg("--limit", type=int_range(1, MAX_INT64), default=100, metavar="N",
      help="at most N entries (default 100)")
 @arg("--json", action="store_true", help="print a JSON array with before and after")
+@arg("--key-env", metavar="NAME", default=None,
+     help="verify: the environment variable holding the audit key "
+          "(default PEESTORE_AUDIT_KEY)")
+@arg("--expect-head", metavar="ID:HASH", type=_head,
+     help="verify: a head saved earlier that must still be in the chain, unchanged")
 def run(args: argparse.Namespace) -> int:
+    if args.action == "verify":
+        return _verify(args)
+    return _show(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import os
+
+    from ..audit._chain import KEY_VARIABLE, verify_audit
+    from ._data import _connect
+
+    key = None
+    if args.key_env:
+        key = os.environ.get(args.key_env)
+        if not key:
+            raise PeestoreError("the environment variable %s holds no audit key"
+                                % args.key_env)
+    elif os.environ.get(KEY_VARIABLE):
+        key = os.environ[KEY_VARIABLE]
+    _connect(args)
+    try:
+        result = verify_audit(key=key, expect_head=args.expect_head)
+    except peewee.PeeweeException as exc:
+        raise PeestoreError(f"cannot read the audit log: {exc}") from None
+    if args.json:
+        json.dump(result, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        head = result["head"]
+        print("chain %s: %d entries%s%s" % (
+            "ok" if result["ok"] else "BROKEN", result["entries"],
+            "" if result["chain_start"] is None else ", from entry %d" % result["chain_start"],
+            "" if not result["unchained"] else
+            " (%d earlier entries have no hash: written before the chain)"
+            % result["unchained"]))
+        if not result["ok"]:
+            print("first bad entry: %s" % result["first_bad_id"])
+        if head is not None:
+            print("head: %d:%s" % (head["id"], head["hash"]))
+    return 0 if result["ok"] else 1
+
+
+def _show(args: argparse.Namespace) -> int:
     from ..audit._log import AuditLog
     from ._data import _connect
 
     db = _connect(args)
-    query = AuditLog.select().order_by(AuditLog.timestamp.desc(), AuditLog.id.desc())
+    query = AuditLog.select().order_by(AuditLog.id.desc())
     if args.component:
         query = query.where(AuditLog.component == args.component)
     if args.record_id:

@@ -65,14 +65,18 @@ _registered: List[type] = []
 
 def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[type] = (),
             create_tables: bool = True, migrate: bool = False,
-            pragmas: Optional[Dict[str, Any]] = None) -> peewee.Database:
+            pragmas: Optional[Dict[str, Any]] = None,
+            audit_key: Union[str, bytes, None] = None) -> peewee.Database:
     """Open the database at ``url`` and bind ``peestore.database`` to it.
 
     ``url`` is a ``playhouse.db_url`` URL or a peewee ``Database``; by default
     the ``PEESTORE_DATABASE_URL`` environment variable, else
-    ``sqlite:///peestore.db``.  Returns the real ``Database``.
+    ``sqlite:///peestore.db``.  ``audit_key`` keys the audit log's hash chain
+    (default: ``$PEESTORE_AUDIT_KEY``; none: plain SHA-256).  An audit log made
+    by an earlier version gains its new columns here.  Returns the real
+    ``Database``.
     """
-    from ..audit._log import AuditLog
+    from ..audit._chain import set_audit_key
 
     models = list(models)
     if isinstance(url, peewee.Database):
@@ -115,22 +119,70 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
             previous.close()
         release_idle(previous)
     track_transactions(db)
+    set_audit_key(db, audit_key)
     database.initialize(db)
     _registered[:] = models
 
-    if migrate:
-        from ._migrate import migrate_models
-        migrate_models(db, [AuditLog] + models)
-    elif create_tables:
-        if db.is_closed():
-            with db.connection_context():
-                db.create_tables([AuditLog] + models, safe=True)
+    if not create_tables and not migrate and (
+            not dialect_of(db).has_file or not os.path.exists(str(db.database))):
+        # Nothing to create: no connection now (the command line refuses a missing
+        # SQLite file itself; a server database upgrades when its app connects).
+        return db
+    opened = db.is_closed()
+    if opened:
+        db.connect()
+    try:
+        audit_models = _audit_models(db)
+        if migrate:
+            from ._migrate import migrate_models
+            migrate_models(db, audit_models + models)
+        elif create_tables:
+            db.create_tables(audit_models + models, safe=True)
+        _upgrade_audit_log(db)
+    finally:
+        if opened:
+            db.close()
             # A pool would keep that connection (and its page cache) open
             # until the first request needs one.
             release_idle(db)
-        else:
-            db.create_tables([AuditLog] + models, safe=True)
     return db
+
+
+def _audit_models(db: peewee.Database) -> List[type]:
+    """The audit log's tables on ``db``: the log, and on the server databases the row
+    that holds (and locks) the head of its hash chain."""
+    from ..audit._log import AuditHead, AuditLog
+
+    return [AuditLog] if dialect_of(db).has_file else [AuditLog, AuditHead]
+
+
+def _upgrade_audit_log(db: peewee.Database) -> None:
+    """Give an audit log made by an earlier version the columns it lacks (nullable:
+    its old entries stay as they were, outside the hash chain), and the server
+    databases their chain head; additive, also without ``migrate=True``."""
+    from ..audit._log import AuditHead, AuditLog
+
+    tables = db.get_tables()
+    if AuditLog._meta.table_name not in tables:
+        return  # connect(create_tables=False) on a database without one
+    have = {column.name for column in db.get_columns(AuditLog._meta.table_name)}
+    missing = [field for field in AuditLog._meta.sorted_fields if field.column_name not in have]
+    if missing:
+        from playhouse.migrate import SchemaMigrator
+
+        migrator = SchemaMigrator.from_database(db)
+        with db.atomic():
+            for field in missing:
+                migrator.add_column(AuditLog._meta.table_name, field.column_name, field).run()
+    if not dialect_of(db).has_file:
+        if AuditHead._meta.table_name not in tables:
+            db.create_tables([AuditHead], safe=True)
+        if AuditHead.select().where(AuditHead.id == 1).exists():
+            return
+        last = (AuditLog.select(AuditLog.id, AuditLog.hash).order_by(AuditLog.id.desc())
+                .limit(1).first())
+        AuditHead.insert(id=1, entry_id=last.id if last else 0,
+                         hash=last.hash if last else None).on_conflict_ignore().execute()
 
 
 #: URL options that configure the connection or the pool; any other option of a

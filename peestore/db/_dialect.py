@@ -47,7 +47,8 @@ class Dialect:
         return db.transaction()
 
     def audit_timestamp(self, now: datetime.datetime) -> Any:
-        """``now`` as the audit INSERT binds it."""
+        """``now`` as the audit INSERT binds it, exactly as the column gives it back
+        (the hash chain covers it)."""
         return now
 
     def returns_keys(self, db: peewee.Database) -> bool:
@@ -141,6 +142,11 @@ class PostgresqlDialect(Dialect):
 
 class MySQLDialect(Dialect):
     name = scheme = "mysql"
+
+    def audit_timestamp(self, now: datetime.datetime) -> Any:
+        # peewee's DateTimeField is a DATETIME, which keeps whole seconds only.
+        return now.replace(microsecond=0)
+
     # InnoDB snapshots at the first read of a REPEATABLE READ transaction (its default).
 
 

@@ -38,6 +38,7 @@ class AuditedModelBase(peewee.ModelBase):
         meta = cls._meta
         meta.component = component or meta.table_name
         meta.audited = bool(getattr(meta, "audited", True))
+        meta.require_reason = bool(getattr(meta, "require_reason", False))
         meta.soft_delete = "deleted_at" in meta.fields
         if bases and bases[0] is not peewee.Model and name != "BaseAuditedModel":
             if meta.primary_key is False or _compat.composite_key(cls):
@@ -146,13 +147,14 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
     # -- writes -----------------------------------------------------------
 
     def save(self, force_insert: bool = False, only: Any = None, *,
-             actor: Optional[str] = None) -> Union[int, bool]:
+             actor: Optional[str] = None, reason: Optional[str] = None) -> Union[int, bool]:
         """Insert or update the row, with hooks and an audit entry, atomically."""
-        written = self._save(force_insert, only, actor)
+        written = self._save(force_insert, only, actor, reason)
         return written if written is False else written.result
 
     def _save(self, force_insert: bool = False, only: Any = None,
-              actor: Optional[str] = None) -> Union[Written, bool]:
+              actor: Optional[str] = None, reason: Optional[str] = None
+              ) -> Union[Written, bool]:
         """``save``, returning the whole ``Written`` (False: nothing to save)."""
         # Not peewee's save() wrapped: that one renders a new INSERT or UPDATE
         # query per call, which costs more than running it on SQLite; the field
@@ -174,7 +176,7 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             key = data.get(pk_name)
             try:
                 written = write(cls, "create", lambda _: self._insert(fields, only, saved),
-                                instance=self, actor=actor)
+                                instance=self, actor=actor, reason=reason)
             except BaseException:
                 # Rolled back: no key from the database stays on the instance.
                 data[pk_name] = key
@@ -182,7 +184,8 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         else:
             written = write(cls, "update",
                             lambda before: self._update(before, fields, only, saved),
-                            instance=self, load=self._stored_row, actor=actor)
+                            instance=self, load=self._stored_row, actor=actor,
+                            reason=reason)
         dirty.difference_update(saved)
         self._ps_loaded = data.copy()
         return written
@@ -241,19 +244,21 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         return out
 
     def delete_instance(self, recursive: bool = False, delete_nullable: bool = False, *,
-                        permanently: bool = False, actor: Optional[str] = None) -> int:
+                        permanently: bool = False, actor: Optional[str] = None,
+                        reason: Optional[str] = None) -> int:
         """Delete the row: soft on a soft-delete model unless ``permanently``."""
-        return self._delete(recursive, delete_nullable, permanently, actor).result
+        return self._delete(recursive, delete_nullable, permanently, actor, reason).result
 
     def _delete(self, recursive: bool = False, delete_nullable: bool = False,
-                permanently: bool = False, actor: Optional[str] = None) -> Written:
+                permanently: bool = False, actor: Optional[str] = None,
+                reason: Optional[str] = None) -> Written:
         cls = type(self)
         if cls._meta.soft_delete and not permanently:
             data = self.__data__
             deleted_at = data.get("deleted_at")
             try:
                 written = write(cls, "soft_delete", self._soft_delete, instance=self,
-                                load=self._live_row, actor=actor)
+                                load=self._live_row, actor=actor, reason=reason)
             except BaseException:
                 data["deleted_at"] = deleted_at  # rolled back: not deleted after all
                 raise
@@ -268,7 +273,8 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             rows = peewee.ModelDelete(cls).where(_compat.pk_condition(self)).execute()
             return rows, [(self._record_id(), row_values(cls, before), None)] if rows else []
 
-        written = write(cls, "delete", run, instance=self, load=self._stored_row, actor=actor)
+        written = write(cls, "delete", run, instance=self, load=self._stored_row, actor=actor,
+                        reason=reason)
         if written.changes:
             self._ps_loaded = None
         return written
@@ -293,12 +299,12 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             else:
                 fk.model.delete().where(query).execute()
 
-    def restore(self, *, actor: Optional[str] = None) -> bool:
+    def restore(self, *, actor: Optional[str] = None, reason: Optional[str] = None) -> bool:
         """Un-delete a soft-deleted row; ``False`` when it was not deleted."""
-        return bool(self._restore(actor).changes)
+        return bool(self._restore(actor, reason=reason).changes)
 
-    def _restore(self, actor: Optional[str] = None,
-                 state: Optional[Dict[str, Any]] = None) -> Written:
+    def _restore(self, actor: Optional[str] = None, state: Optional[Dict[str, Any]] = None,
+                 reason: Optional[str] = None) -> Written:
         """Un-delete the row, setting ``state`` (field -> value) too: one ``restore``.
 
         The before-hooks (``before_update``) see the instance as it will be
@@ -326,7 +332,8 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         data = self.__data__
         kept = {name: data.get(name) for name in values}
         try:
-            written = write(cls, "restore", run, instance=self, load=load, actor=actor)
+            written = write(cls, "restore", run, instance=self, load=load, actor=actor,
+                            reason=reason)
         except BaseException:
             data.update(kept)  # rolled back: the instance is as it was
             raise
@@ -337,19 +344,20 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
 
     @classmethod
     def create_many(cls, rows: Iterable[Union[Dict[str, Any], BaseAuditedModel]], *,
-                    actor: Optional[str] = None) -> List[BaseAuditedModel]:
+                    actor: Optional[str] = None, reason: Optional[str] = None
+                    ) -> List[BaseAuditedModel]:
         """Insert every row (dicts or instances) in one transaction; returns the instances."""
         saved = []
         with write_transaction(cls._meta.database):
             for row in rows:
                 instance = row if isinstance(row, cls) else cls(**row)
-                instance.save(force_insert=True, actor=actor)
+                instance.save(force_insert=True, actor=actor, reason=reason)
                 saved.append(instance)
         return saved
 
     @classmethod
     def delete_many(cls, ids: Iterable[Any], permanently: bool = False, *,
-                    actor: Optional[str] = None) -> int:
+                    actor: Optional[str] = None, reason: Optional[str] = None) -> int:
         """Delete the rows with these primary keys in one transaction; returns how many."""
         ids = list(ids)
         pk = cls._meta.primary_key
@@ -360,7 +368,8 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                 if permanently:
                     query = query.with_deleted()
                 for instance in list(query):
-                    count += instance.delete_instance(permanently=permanently, actor=actor)
+                    count += instance.delete_instance(permanently=permanently, actor=actor,
+                                                      reason=reason)
         return count
 
     # -- history ---------------------------------------------------------
@@ -373,12 +382,14 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
                            (AuditLog.record_id == self._record_id()))
                     .order_by(AuditLog.id.desc()))
 
-    def revert_to(self, audit_id: int, *, actor: Optional[str] = None) -> BaseAuditedModel:
+    def revert_to(self, audit_id: int, *, actor: Optional[str] = None,
+                  reason: Optional[str] = None) -> BaseAuditedModel:
         """Set the record back to the ``after`` state of one of its own audit entries."""
-        self._revert(audit_id, actor)
+        self._revert(audit_id, actor, reason)
         return self
 
-    def _revert(self, audit_id: int, actor: Optional[str] = None) -> Union[Written, bool]:
+    def _revert(self, audit_id: int, actor: Optional[str] = None,
+                reason: Optional[str] = None) -> Union[Written, bool]:
         """``revert_to``, returning what the write did: a ``create`` when the row is
         gone, a ``restore`` when it must be un-deleted, else an ``update``."""
         cls = type(self)
@@ -401,13 +412,13 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             if current is None:
                 for name, value in state.items():
                     setattr(self, name, value)
-                return self._save(force_insert=True, actor=actor)
+                return self._save(force_insert=True, actor=actor, reason=reason)
             if meta.soft_delete and current.get("deleted_at") is not None \
                     and state.get("deleted_at") is None:
                 self._ps_loaded = current
-                return self._restore(actor, state)
+                return self._restore(actor, state, reason)
             self._ps_loaded = current
             for name, value in state.items():
                 setattr(self, name, value)
-            return self._save(actor=actor)
+            return self._save(actor=actor, reason=reason)
 

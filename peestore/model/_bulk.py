@@ -66,11 +66,19 @@ class _AuditedWrite(_compat.ExecuteHook):
     """Shared by the audited bulk queries: the actor and the restricted statement."""
 
     _actor: Optional[str] = None
+    _reason: Optional[str] = None
 
     @_compat.chainable
-    def actor(self, name: str) -> None:
-        """Blame this query's audit entries on ``name``."""
+    def actor(self, name: str, reason: Optional[str] = None) -> None:
+        """Blame this query's audit entries on ``name`` (for ``reason``)."""
         self._actor = name
+        if reason is not None:
+            self._reason = reason
+
+    @_compat.chainable
+    def reason(self, text: str) -> None:
+        """Record ``text`` as the reason in this query's audit entries."""
+        self._reason = text
 
     def _run_on(self, pks: List[Any], db: peewee.Database) -> int:
         """Run this statement restricted to the rows with primary keys ``pks``, in chunks."""
@@ -108,7 +116,7 @@ class AuditedUpdate(_AuditedWrite, peewee.ModelUpdate):
                             row_values(model, after[row[pk_name]]))
                            for row in before if row[pk_name] in after]
 
-        return write(model, self._operation, run, actor=self._actor).result
+        return write(model, self._operation, run, actor=self._actor, reason=self._reason).result
 
     def _after_rows(self, before: List[Dict], pks: List[Any], db: peewee.Database
                     ) -> Dict[Any, Dict]:
@@ -163,7 +171,7 @@ class AuditedDelete(_AuditedWrite, peewee.ModelDelete):
             return count, [(str(row[pk_name]), row_values(model, row), None)
                            for row in before]
 
-        return write(model, "delete", run, actor=self._actor).result
+        return write(model, "delete", run, actor=self._actor, reason=self._reason).result
 
 
 class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
@@ -187,7 +195,7 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
             return self.run_plain(database)
         db = get_database(database)
         return write(model, "create", lambda _: self._insert_rows(rows, db),
-                     actor=self._actor).result
+                     actor=self._actor, reason=self._reason).result
 
     def _normalized_rows(self) -> List[Dict[str, Any]]:
         """Every row as {field name: value}, defaults filled in as peewee would."""

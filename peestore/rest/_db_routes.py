@@ -99,7 +99,33 @@ def audit() -> str:
     return dumps([entry.to_dict(with_changed=True) for entry in entries])
 
 
+def verify(plugin: Any) -> str:
+    """GET /db/audit/verify: the hash chain checked (``peestore.verify_audit``); admin
+    only when the plugin has ``authenticate``.  ``head_id`` and ``head_hash`` name
+    a head saved earlier that must still be in the chain."""
+    plugin.require_admin()
+    query = query_params()
+    for name in query:
+        if name not in ("head_id", "head_hash"):
+            raise error(400, "unknown query parameter %r; use head_id and head_hash" % name)
+    expect = None
+    if "head_id" in query or "head_hash" in query:
+        if "head_id" not in query or "head_hash" not in query:
+            raise error(400, "give both head_id and head_hash (a head verify answered)")
+        digest = query["head_hash"].strip().lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise error(400, "query parameter head_hash: expected 64 hexadecimal digits")
+        expect = {"id": parse_int_param("head_id", query["head_id"], 1), "hash": digest}
+    from ..audit._chain import verify_audit
+
+    bottle.response.content_type = JSON
+    return dumps(verify_audit(expect_head=expect))
+
+
 def add_db_routes(app: bottle.Bottle, plugin: Any) -> None:
-    """Add ``/db/health`` and ``/db/audit`` under the plugin's prefix."""
+    """Add ``/db/health``, ``/db/audit`` and ``/db/audit/verify`` under the plugin's
+    prefix."""
     app.route(plugin.route_path("/db/health"), "GET", health, name="peestore.db.health")
     app.route(plugin.route_path("/db/audit"), "GET", audit, name="peestore.db.audit")
+    app.route(plugin.route_path("/db/audit/verify"), "GET", lambda: verify(plugin),
+              name="peestore.db.audit.verify")

@@ -10,6 +10,8 @@ import re
 import bottle
 import peewee
 
+from ..audit._log import OPERATIONS
+
 from ..model._values import dumps, to_json_value
 from ._fields import (ANY, BOOLEAN, BYTES, DATE, DATETIME, DECIMAL, INTEGER, NUMBER, STRING,
                      TIME, UUID, ModelInfo)
@@ -336,8 +338,7 @@ class _Builder:
         if ("GET", route("/db/audit")) in self.routes:
             params = [_query(name, text, "Entries with this %s" % name)
                       for name in ("component", "record_id", "actor")]
-            params.append(_query("operation", {"type": "string", "enum": [
-                "create", "update", "delete", "soft_delete", "restore", "import"]},
+            params.append(_query("operation", {"type": "string", "enum": list(OPERATIONS)},
                 "Entries of this operation"))
             params.append(_query("since", dict(_INPUT[DATETIME]),
                                  "Entries at or after this time (UTC unless it has an offset)"))
@@ -348,6 +349,19 @@ class _Builder:
                 "parameters": params + self.page_parameters(),
                 "responses": dict({"200": _json({"type": "array", "items": _ref("AuditEntry")},
                                                 "Audit entries")}, **_errors("400", *auth))}}
+        if ("GET", route("/db/audit/verify")) in self.routes:
+            digest = {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}
+            paths[route("/db/audit/verify")] = {"get": {
+                "tags": tag, "operationId": "db_audit_verify",
+                "summary": "Check the audit log's hash chain",
+                "parameters": [
+                    _query("head_id", {"type": "integer", "format": "int64", "minimum": 1},
+                           "A head saved earlier: its entry id (with head_hash)"),
+                    _query("head_hash", digest,
+                           "A head saved earlier: its hash (with head_id)")],
+                "responses": dict({"200": _json(_ref("AuditVerification"),
+                                                "What the check found")},
+                                  **_errors(*sorted(set(("400",) + auth + ("401", "403")))))}}
         admin = ("401", "403")
         files = [
             ("GET", "/db/diagram.svg", "db_diagram", "The schema as an SVG diagram",
@@ -406,12 +420,21 @@ def _shared_schemas() -> Dict[str, Any]:
         "AuditEntry": {"type": "object", "properties": {
             "id": {"type": "integer"}, "timestamp": {"type": "string", "format": "date-time-local"},
             "component": text, "record_id": text,
-            "operation": {"type": "string", "enum": [
-                "create", "update", "delete", "soft_delete", "restore", "import"]},
-            "actor": text, "before": obj, "after": obj,
+            "operation": {"type": "string", "enum": list(OPERATIONS)},
+            "actor": text, "reason": {"type": ["string", "null"]}, "before": obj, "after": obj,
+            "hash": {"type": ["string", "null"],
+                     "description": "the entry's link in the hash chain (null: written "
+                                    "before the chain existed)"},
             "changed": {"type": "array", "items": text}},
             "required": ["id", "timestamp", "component", "record_id", "operation", "actor",
                          "before", "after"]},
+        "AuditVerification": {"type": "object", "required": [
+            "ok", "entries", "first_bad_id", "head", "chain_start", "unchained"], "properties": {
+            "ok": {"type": "boolean"}, "entries": {"type": "integer"},
+            "first_bad_id": {"type": ["integer", "null"]},
+            "head": {"type": ["object", "null"], "properties": {
+                "id": {"type": "integer"}, "hash": {"type": "string"}}},
+            "chain_start": {"type": ["integer", "null"]}, "unchained": {"type": "integer"}}},
         "Health": {"type": "object", "required": ["status"], "properties": {
             "status": {"type": "string", "enum": ["ok", "error"]}, "database": text,
             "latency_ms": {"type": "number"}, "detail": text}},

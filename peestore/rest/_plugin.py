@@ -49,6 +49,8 @@ log = logging.getLogger("peestore.rest")
 
 _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _MAX_ACTOR = 200  # AuditLog.actor's max_length
+# A reason is a sentence or two; a longer header is not a reason but a payload.
+_MAX_REASON = 2000
 
 
 def identity_name(identity: Identity) -> Optional[str]:
@@ -291,10 +293,16 @@ class RestPlugin:
                                      "blames for this change")
                 if name is not None and len(name) > _MAX_ACTOR:
                     return error(400, "the actor name is over %d characters" % _MAX_ACTOR)
-                if name is None:
+                reason = None
+                if "HTTP_X_REASON" in environ:
+                    reason = text_header(environ, "X-Reason")
+                    if reason is not None and len(reason) > _MAX_REASON:
+                        return error(400, "the X-Reason header is over %d characters"
+                                     % _MAX_REASON)
+                if name is None and reason is None:
                     result = callback(*args, **kwargs)
                 else:
-                    token = enter_actor(name)
+                    token = enter_actor(name, reason)
                     try:
                         result = callback(*args, **kwargs)
                     finally:

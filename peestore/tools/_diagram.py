@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 import peewee
 from playhouse.reflection import Introspector
 
+from ..audit._log import INTERNAL_TABLES
 from ..db._connect import get_database
 from ._tables import open_connection
 
@@ -248,6 +249,8 @@ def diagram_svg(database: Optional[peewee.Database] = None) -> str:
     boxes: Dict[str, _Box] = {}
     links: List[Tuple[str, str, str, str]] = []
     for table in sorted(metadata.columns):
+        if table in INTERNAL_TABLES:
+            continue  # peestore's bookkeeping, not the app's data
         keys = set(metadata.primary_keys.get(table, ()))
         fks = {fk.column: fk for fk in metadata.foreign_keys.get(table, ())}
         rows = []

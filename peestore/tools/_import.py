@@ -27,7 +27,7 @@ import os
 import peewee
 
 from .. import _compat
-from ..audit._log import AuditLog
+from ..audit._log import INTERNAL_TABLES, AuditLog
 from ..model._checks import check_converted, rules_of
 from ._csv import CsvReader, FieldCountError, FieldSizeError
 from ..db._connect import get_database
@@ -143,6 +143,7 @@ def _members(archive: zipfile.ZipFile, db: peewee.Database,
     """Table -> member name for each ``<table>.csv`` or ``<component>.csv`` at the zip's
     top level, and the skipped tables with why."""
     existing = set(db.get_tables())
+    bookkeeping = INTERNAL_TABLES & existing
     components = {getattr(model._meta, "component", None): table
                   for table, model in models_by_table(models).items() if table in existing}
     audit_table = AuditLog._meta.table_name
@@ -158,6 +159,10 @@ def _members(archive: zipfile.ZipFile, db: peewee.Database,
         table = stem if stem in existing else components.get(stem)
         if stem == audit_table or table == audit_table:
             skipped[audit_table] = AUDIT_SKIPPED
+            continue
+        if table in bookkeeping:
+            skipped[table] = ("peestore's own bookkeeping (the head of the audit log's hash "
+                              "chain) is never imported")
             continue
         if table is None:
             unknown.append(stem)

@@ -36,6 +36,7 @@ import tempfile
 import peewee
 
 from ._backup import fsync_dir, fsync_file, sqlite_path
+from ..audit._chain import forget_head
 from ..db._connect import get_database, registered_models, release_idle
 from ..errors import BusyError, ConfigurationError, PeestoreError, RestoreError
 from ..db._gate import gate
@@ -192,6 +193,7 @@ def _restore_staged(db: peewee.Database, live: str, staged: str, integrity_check
         _checkpoint(live)
         with gate.exclusive(timeout=wait):
             _swap(db, live, staged)
+            forget_head(db)  # the chain's head is the restored file's own now
             _audit(db, size, sha256)
     finally:
         for suffix in ("", "-journal", "-wal", "-shm"):

@@ -14,6 +14,7 @@ import peewee
 from playhouse.reflection import Introspector
 
 from .. import _compat
+from ..audit._log import data_tables
 
 from ..db._connect import registered_models
 from ..errors import ValidationError
@@ -88,7 +89,7 @@ def resolve_tables(db: peewee.Database, names: Sequence[str],
     twice counts once.  Raises ``ValidationError`` with a message that lists
     the tables and the components there are.  Call it with a connection open.
     """
-    existing = db.get_tables()
+    existing = data_tables(db)
     tables = set(existing)
     components = {}
     for table, model in models_by_table(models).items():
@@ -119,7 +120,7 @@ def describe_tables(db: peewee.Database, tables: Optional[Sequence[str]] = None,
     ``models`` adds to the registered models.  Raises ``KeyError`` naming the
     first requested table that does not exist.  Call it with a connection open.
     """
-    existing = db.get_tables()
+    existing = data_tables(db)
     names = list(existing) if tables is None else list(tables)
     for name in names:
         if name not in existing:

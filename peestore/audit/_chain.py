@@ -1,0 +1,283 @@
+"""The audit log's hash chain, and its verification.
+
+Every entry's ``hash`` covers the hash of the entry before it (by id) and its
+own ``id, timestamp, component, record_id, operation, actor, reason, before,
+after``: an HMAC-SHA256 keyed by ``connect(audit_key=...)`` (or the
+``PEESTORE_AUDIT_KEY`` environment variable), plain SHA-256 without a key.
+Changing, removing or inserting an entry in the middle breaks the chain at
+that entry; removing entries at the end is seen only against a head kept
+elsewhere (``verify_audit(expect_head=...)``).
+
+Entries get consecutive ids, given by peestore (the last id plus one), so a
+removed entry leaves a gap and an added one cannot fit.  One chain, whatever
+writes: on SQLite every audited write holds the write lock from its first
+statement (``BEGIN IMMEDIATE``), so the last entry it reads is the last one;
+on PostgreSQL and MariaDB the head (last id and hash) is a row of its own,
+``audit_head``, that each write moves (``UPDATE``) and so locks: a second
+writer waits until the first commits and then sees the new head.  A process
+remembers the head it committed last and does not read it again unless
+another process has written since.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+
+from .. import _compat
+from ..db._connect import get_database
+from ..db._dialect import dialect_of
+from ._listeners import transaction_state
+
+TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple, Union
+
+    import peewee
+
+__all__ = ["entry_hash", "timestamp_text", "set_audit_key", "audit_key", "read_head",
+           "claim_head", "store_head", "forget_head", "verify_audit", "GENESIS", "KEY_VARIABLE"]
+
+#: The "previous hash" of the first entry of a chain.
+GENESIS = ""
+#: The environment variable ``connect`` reads the audit key from.
+KEY_VARIABLE = "PEESTORE_AUDIT_KEY"
+
+
+def set_audit_key(db: peewee.Database, key: Union[str, bytes, None]) -> None:
+    """Key ``db``'s chain with ``key`` (None: ``$PEESTORE_AUDIT_KEY``, else no key)."""
+    if key is None:
+        key = os.environ.get(KEY_VARIABLE) or None
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    db.__dict__["_peestore_audit_key"] = key
+
+
+def audit_key(db: peewee.Database) -> Optional[bytes]:
+    """The key ``db``'s chain is made with, or None (plain SHA-256)."""
+    return db.__dict__.get("_peestore_audit_key")
+
+
+def timestamp_text(value: Any) -> str:
+    """An entry's timestamp as the chain covers it: the text SQLite stores, or the
+    ``isoformat(" ")`` of the datetime a server database gives back."""
+    return value if isinstance(value, str) else value.isoformat(" ")
+
+
+# An entry's fields joined by NUL, each absent one as STX: unambiguous as long as
+# no field holds either character.  JSON text, hashes, ids and timestamps never
+# do; the few that could (a record id, an actor, a reason) are checked, and an
+# entry with one is encoded with each field's length instead (another first
+# byte, so the two encodings never meet).
+_NONE = "\x02"
+
+
+def entry_hash(key: Optional[bytes], previous: str, entry_id: int, timestamp: str,
+               component: str, record_id: str, operation: str, actor: str,
+               reason: Optional[str], before: Optional[str], after: Optional[str]) -> str:
+    """The hash of one entry (hex): ``before`` and ``after`` as the JSON text stored."""
+    free_text = (component, record_id, operation, actor, reason or "")
+    if any("\x00" in text or "\x02" in text for text in free_text):
+        message = "L" + "".join(["-" if field is None else "%d:%s" % (len(field), field)
+                                 for field in (previous, str(entry_id), timestamp, component,
+                                               record_id, operation, actor, reason, before,
+                                               after)])
+    else:
+        message = "\x00".join((
+            "J", previous, str(entry_id), timestamp, component, record_id, operation, actor,
+            _NONE if reason is None else reason, _NONE if before is None else before,
+            _NONE if after is None else after))
+    data = message.encode("utf-8")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def read_head(db: peewee.Database, cached: bool = True) -> Tuple[int, str, bool]:
+    """``(id, hash, sure)`` of the chain's last entry (``(0, GENESIS, True)`` for
+    none), inside the write's transaction; the next entry is ``id + 1``.  An
+    entry without a hash (written before the chain existed) starts the chain
+    again.
+
+    The head this process saw committed last is used without a query
+    (``sure`` is False then); ``claim_head`` and the INSERT of the entries find
+    out when another process has written since, and the caller reads the head
+    again with ``cached=False``: on SQLite the last entry, on the server
+    databases the ``audit_head`` row, ``FOR UPDATE``.
+    """
+    pending = transaction_state.head
+    if pending is not None and pending[0] is db:
+        return pending[1], pending[2], True  # this transaction's own last entry
+    if cached:
+        known = db.__dict__.get("_peestore_head")
+        if known is not None:
+            return known[0], known[1], False
+    if dialect_of(db).has_file:
+        row = db.cursor().execute(_LAST_ENTRY_SQL % _table(db)).fetchone()
+    else:
+        row = db.execute_sql(_HEAD_SQL % _head_table(db)).fetchone()
+        if row is None:  # a fresh database: the head row is made with the first entry
+            last = db.execute_sql(_LAST_ENTRY_SQL % _table(db)).fetchone()
+            db.execute_sql("INSERT INTO %s (id, entry_id, hash) VALUES (1, %s, %s)" % (
+                _head_table(db), _compat.parameter(db), _compat.parameter(db)),
+                (last[0], last[1]) if last else (0, None))
+            row = last
+    if row is None:
+        return 0, GENESIS, True
+    return int(row[0]), row[1] or GENESIS, True
+
+
+def claim_head(db: peewee.Database, head_id: int, new_id: int, new_hash: str,
+               sure: bool) -> bool:
+    """On the server databases, move the ``audit_head`` row from ``head_id`` to the
+    new head (which locks it until the transaction ends); False, changing
+    nothing, when it is no longer at ``head_id`` (another process wrote since
+    this one saw it: read it again).  On SQLite the write lock is held already."""
+    if dialect_of(db).has_file:
+        return True
+    param = _compat.parameter(db)
+    sql = "UPDATE %s SET entry_id = %s, hash = %s WHERE id = 1" % (_head_table(db), param,
+                                                                   param)
+    if sure:
+        db.execute_sql(sql, (new_id, new_hash))
+        return True
+    cursor = db.execute_sql(sql + " AND entry_id = %s" % param, (new_id, new_hash, head_id))
+    return cursor.rowcount == 1
+
+
+def store_head(db: peewee.Database, entry_id: int, entry_hash: str) -> None:
+    """The new head, for this transaction: the process' own once it commits
+    (``peestore.audit._listeners``)."""
+    transaction_state.head = (db, entry_id, entry_hash)
+
+
+def forget_head(db: peewee.Database) -> None:
+    """Forget the head this process saw last (the database file was replaced)."""
+    db.__dict__.pop("_peestore_head", None)
+
+
+_LAST_ENTRY_SQL = "SELECT id, hash FROM %s ORDER BY id DESC LIMIT 1"
+_HEAD_SQL = "SELECT entry_id, hash FROM %s WHERE id = 1 FOR UPDATE"
+
+
+def _table(db: peewee.Database) -> str:
+    from ._log import AuditLog
+
+    return _compat.quote_name(db, AuditLog._meta.table_name)
+
+
+def _head_table(db: peewee.Database) -> str:
+    from ._log import AuditHead
+
+    return _compat.quote_name(db, AuditHead._meta.table_name)
+
+
+# -- verification ------------------------------------------------------------------
+
+def verify_audit(*, database: Optional[peewee.Database] = None,
+                 key: Union[str, bytes, None] = None,
+                 expect_head: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Check the audit log's hash chain, entry by entry in id order (streamed).
+
+    Returns ``{"ok": bool, "entries": n, "first_bad_id": id or None, "head":
+    {"id": n, "hash": "..."} or None, "chain_start": id or None, "unchained": n}``:
+    ``entries`` is how many entries the chain holds, ``chain_start`` the id of
+    its first entry and ``unchained`` how many entries before it were written
+    before the chain existed (a database from an earlier version).  ``key`` is
+    the audit key (default: the one ``connect`` was given).  ``expect_head``
+    (a ``head`` saved earlier, e.g. printed on a batch record) must still be in
+    the chain, unchanged: that finds entries removed at the end.
+    """
+    db = get_database(database)
+    if key is None:
+        secret = audit_key(db)
+    else:
+        secret = key.encode("utf-8") if isinstance(key, str) else key
+    table = _table(db)
+    result: Dict[str, Any] = {"ok": True, "entries": 0, "first_bad_id": None, "head": None,
+                              "chain_start": None, "unchained": 0}
+
+    def bad(entry_id: Any) -> Dict[str, Any]:
+        result["ok"] = False
+        result["first_bad_id"] = entry_id
+        return result
+
+    with _open(db):
+        # Where a prune removed the start of the chain, its entry names the last
+        # entry it removed: the "previous hash" of the first entry kept.
+        pruned = {}
+        for (after,) in db.execute_sql(
+                "SELECT after FROM %s WHERE operation = 'prune' ORDER BY id" % table):
+            try:
+                record = json.loads(after)
+                pruned[int(record["last_removed_id"])] = str(record["last_removed_hash"]
+                                                              or GENESIS)
+            except (TypeError, ValueError, KeyError):
+                continue  # a prune entry altered: its own hash shows it
+        columns = ", ".join(_compat.quote_name(db, name) for name in (
+            "id", "timestamp", "component", "record_id", "operation", "actor", "reason",
+            "before", "after", "hash"))
+        cursor = db.execute_sql("SELECT %s FROM %s ORDER BY id" % (columns, table))
+        previous = None  # (id, hash) of the entry before, once in the chain
+        while True:
+            rows = cursor.fetchmany(1000)
+            if not rows:
+                break
+            for (entry_id, stamp, component, record_id, operation, actor, reason, before,
+                 after, stored) in rows:
+                if previous is None:
+                    if stored is None:  # written before the chain existed
+                        result["unchained"] += 1
+                        last_unchained = entry_id
+                        continue
+                    if entry_id - 1 in pruned:
+                        expected_previous = pruned[entry_id - 1]
+                    elif result["unchained"] and entry_id - 1 == last_unchained:
+                        expected_previous = GENESIS
+                    elif entry_id == 1:
+                        expected_previous = GENESIS
+                    else:
+                        return bad(entry_id)  # entries removed at the start
+                    result["chain_start"] = entry_id
+                    previous = (entry_id - 1, expected_previous)
+                if entry_id != previous[0] + 1 or stored is None:
+                    return bad(entry_id)  # a gap: entries removed (or one unchained)
+                try:
+                    expected = entry_hash(secret, previous[1], entry_id, timestamp_text(stamp),
+                                          component, record_id, operation, actor, reason,
+                                          before, after)
+                except (TypeError, ValueError, AttributeError):
+                    return bad(entry_id)
+                if not hmac.compare_digest(expected, str(stored)):
+                    return bad(entry_id)
+                previous = (entry_id, stored)
+                result["entries"] += 1
+                if expect_head is not None and entry_id == expect_head.get("id") and \
+                        not hmac.compare_digest(str(expect_head.get("hash")), stored):
+                    return bad(entry_id)
+        if previous is not None:
+            result["head"] = {"id": previous[0], "hash": previous[1]}
+        if expect_head is not None:
+            head_id = expect_head.get("id")
+            if previous is None or not isinstance(head_id, int) or head_id > previous[0] \
+                    or result["chain_start"] is None or head_id < result["chain_start"]:
+                return bad(head_id)
+    return result
+
+
+class _open:
+    """This thread's connection to ``db`` for the block (opened if closed)."""
+
+    def __init__(self, db: peewee.Database) -> None:
+        self.db = db
+        self.opened = False
+
+    def __enter__(self) -> None:
+        if self.db.is_closed():
+            self.db.connect()
+            self.opened = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.opened:
+            self.db.close()
