@@ -114,9 +114,12 @@ class Console:
         return template
 
     def _root(self) -> str:
-        """The URL path the plugin's routes are under (a mount's too)."""
-        script = bottle.request.environ.get("SCRIPT_NAME", "").rstrip("/")
-        return script + self.plugin.prefix
+        """The URL path the plugin's routes are under: its prefix, after the mount
+        point or the proxy's ``SCRIPT_NAME`` the request came through."""
+        full = bottle.request.fullpath
+        mark = self.plugin.prefix + "/db/console"
+        at = full.find(mark)
+        return (full[:at] if at >= 0 else "") + self.plugin.prefix
 
     def _identity(self) -> Tuple[str, bool]:
         """(the identity's name, whether it is an admin): ``("", True)`` without
