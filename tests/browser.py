@@ -5,6 +5,7 @@ Without them a browser test is skipped, with the reason; with
 ``PEESTORE_REQUIRE_BROWSER=1`` (CI sets it) it fails instead, so CI cannot pass
 by skipping.  Screenshots go to ``build/screenshots/``.
 """
+import contextlib
 import os
 import pathlib
 import shutil
@@ -79,8 +80,20 @@ def start(profile_dir=None):
     driver = webdriver.Chrome(service=Service(chromedriver()), options=options)
     driver.set_page_load_timeout(WAIT)
     driver.set_script_timeout(WAIT)
-    resize(driver, DESKTOP)
+    resize(driver, PANEL)   # the tests work the console as on the machine's panel
     return driver
+
+
+@contextlib.contextmanager
+def session():
+    """A browser (``start``) for the block, quit at its end.  Inside the block of a
+    server (``background``): a browser keeps its connections open, and the server's
+    thread ends only when they close."""
+    driver = start()
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 def resize(driver, size):
@@ -90,10 +103,14 @@ def resize(driver, size):
 
 
 def wait(driver, condition, message=""):
-    """Wait (bounded) until ``condition(driver)`` is true; its value."""
+    """Wait (bounded) until ``condition(driver)`` is true; its value.  An element that the
+    page replaced while the condition read it counts as "not yet"."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT, poll_frequency=0.05).until(condition, message)
+    return WebDriverWait(driver, WAIT, poll_frequency=0.05,
+                         ignored_exceptions=(StaleElementReferenceException,)
+                         ).until(condition, message)
 
 
 def horizontal_overflow(driver):
@@ -102,14 +119,19 @@ def horizontal_overflow(driver):
         "var d = document.documentElement; return Math.max(0, d.scrollWidth - d.clientWidth);")
 
 
-def screenshots(driver, name):
-    """Save ``name-800x480.png`` and ``name-1280x800.png`` of the page as it is, into
-    build/screenshots/; returns the page's horizontal overflow on the panel."""
+def screenshots(driver, name, at=None):
+    """Save ``name-800x480.png`` and ``name-1280x800.png`` of the page as it is (scrolled
+    to the element ``at``, a CSS selector, when given) into build/screenshots/; returns
+    the page's horizontal overflow on the panel, whose size the page then has again."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     overflow = None
     for size in (PANEL, DESKTOP):
         resize(driver, size)
+        if at:
+            driver.execute_script("document.querySelector(arguments[0]).scrollIntoView("
+                                  "{block: 'center'})", at)
         if size == PANEL:
             overflow = horizontal_overflow(driver)
         driver.save_screenshot(str(SCREENSHOTS / ("%s-%dx%d.png" % (name, size[0], size[1]))))
+    resize(driver, PANEL)
     return overflow

@@ -70,7 +70,9 @@ def _field(info: Any, field: peewee.Field) -> Dict[str, Any]:
         out["choices"] = [to_json_value(c[0] if isinstance(c, (tuple, list)) else c)
                           for c in field.choices]
     default = field.default
-    if default is not None and not callable(default):
+    if callable(default):
+        out["auto"] = True   # the app fills it in when it is left out
+    elif default is not None:
         out["default"] = to_json_value(default)
     if isinstance(field, peewee.ForeignKeyField):
         meta = field.rel_model._meta
@@ -136,7 +138,7 @@ class Console:
                 "This console uses the machine app's sign-in, and your browser sent no "
                 "credentials it accepts. Reload the page to sign in again; if that does "
                 "not help, ask whoever runs this machine app for an account.",
-                "", False, headers)
+                "", False, headers, ("Sign in again", bottle.request.fullpath))
         return identity_name(identity) or "", "admin" in identity_roles(identity)
 
     def _page(self, template: str, title: str, status: int = 200, user: str = "",

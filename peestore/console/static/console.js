@@ -102,12 +102,13 @@
   function showWho() {
     var box = clear($("who"));
     if (AUTH) {
-      add(box, [el("span", {class: "muted", text: "Signed in as "}), el("b", {text: D.user})]);
+      add(box, D.user ? el("span", {}, [el("span", {class: "muted", text: "Signed in as "}), el("b", {text: D.user})])
+                      : el("span", {class: "muted", text: "Not signed in"}));
       return;
     }
     var name = userName();
     add(box, el("button", {type: "button", id: "change-user", title: "The name the audit log records for your changes",
-                           on: {click: askName}}, name ? ["Operator: ", el("b", {text: name})] : "Who are you?"));
+                           on: {click: askName}}, el("span", {}, name ? ["Operator: ", el("b", {text: name})] : "Who are you?")));
   }
   function askName() {
     if ($("ask-name")) return;
@@ -210,7 +211,8 @@
   function describe(f) {
     var bits = [f.kind];
     if (f.fk) bits = ["id of a " + f.fk + " record"];
-    if (f.max_length) bits.push("at most " + f.max_length + " characters");
+    if (f.max_length && !f.choices) bits.push("at most " + f.max_length + " characters");
+    if (f.auto) bits.push("set by the app when left empty");
     if (f.help) bits.unshift(f.help);
     return bits.join(", ");
   }
@@ -422,7 +424,8 @@
         add(table, header());
         if (!r.ok) {
           flash(problem(r));
-          $("summary").textContent = "";
+          $("summary").textContent = $("position").textContent = "";
+          $("prev").disabled = $("next").disabled = true;
           return;
         }
         flash("");
@@ -513,6 +516,7 @@
       add(box, [el("span", {class: "ask", text: question}),
         el("button", {type: "button", class: "danger", id: "confirm", text: yes, on: {click: run}}),
         el("button", {type: "button", id: "cancel", text: "Cancel", on: {click: function () { clear(box); add(box, keep); }}})]);
+      box.scrollIntoView({block: "nearest"});
     }
     function render(row) {
       var deleted = meta.soft_delete && row && row.deleted_at;
@@ -555,6 +559,7 @@
               }}}),
               el("button", {type: "button", text: "Cancel", on: {click: function () { box.remove(); }}})]);
             add(item, box);
+            box.scrollIntoView({block: "nearest"});
           }}));
         });
       });
@@ -613,7 +618,12 @@
       query.set("limit", PAGE);
       return api("GET", "/db/audit?" + query).then(function (r) {
         clear(list);
-        if (!r.ok) { flash(problem(r)); return; }
+        if (!r.ok) {
+          flash(problem(r));
+          $("summary").textContent = $("position").textContent = "";
+          $("prev").disabled = $("next").disabled = true;
+          return;
+        }
         flash("");
         var offset = Number(params.get("offset") || 0), total = Number(r.headers.get("X-Total-Count") || r.data.length);
         r.data.forEach(function (entry) { add(list, entryItem(entry, {record: true})); });
@@ -685,6 +695,7 @@
       clear(box);
       box.className = "result " + kind;
       add(box, kids);
+      box.scrollIntoView({block: "nearest"});
     }
     function picked(formEl, box) {
       if (formEl.elements.file.files.length) return formEl.elements.file.files[0];
@@ -734,7 +745,8 @@
             upload(importForm, {mode: mode}).then(function (r) {
               if (!r.ok) { result(importBox, "bad", [el("b", {text: "Nothing was imported. "}), problem(r)]); return; }
               var rows = Object.keys(r.data.imported || {}).map(function (t) {
-                return el("li", {text: t + ": " + r.data.imported[t] + " rows"});
+                var n = r.data.imported[t];
+                return el("li", {text: t + ": " + n + (n === 1 ? " row" : " rows")});
               });
               Object.keys(r.data.skipped || {}).forEach(function (t) { rows.push(el("li", {class: "muted", text: t + ": skipped (" + r.data.skipped[t] + ")"})); });
               result(importBox, "good", [el("b", {text: "Imported."}), el("ul", {}, rows)]);
