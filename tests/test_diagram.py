@@ -7,7 +7,6 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 import peewee
-import pytest
 
 import peestore
 

@@ -24,7 +24,7 @@ from ..rest._plugin import identity_name, identity_roles
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Dict, Optional, Tuple
 
 __all__ = ["Console"]
 
