@@ -247,3 +247,17 @@ def test_the_record_page_checks_on_every_backend(console):
     machine = Machine.select().first()
     console.get("/db/console/machines/%d" % machine.id)
     console.get("/db/console/machines/-1", status=404)
+
+
+def test_a_refusal_from_authenticate_is_a_page(sqlite_db):
+    """authenticate raising bottle.HTTPError(403, ...) is a 403 page with its reason."""
+    sqlite_db(MODELS)
+
+    def authenticate(request):
+        raise bottle.HTTPError(403, "this terminal is not allowed")
+
+    app = bottle.Bottle()
+    app.install(peestore.RestPlugin(models=MODELS, authenticate=authenticate))
+    page = webtest.TestApp(app).get("/db/console/", status=403)
+    assert page.content_type == "text/html"
+    assert "The machine app refuses this browser: this terminal is not allowed" in page.text

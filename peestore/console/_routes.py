@@ -130,7 +130,16 @@ class Console:
         authenticate = self.plugin.authenticate
         if authenticate is None:
             return "", True
-        identity = authenticate(bottle.request)
+        try:
+            identity = authenticate(bottle.request)
+        except bottle.HTTPError as exc:   # authenticate may refuse with its own answer
+            if exc.status_code not in (401, 403):
+                raise
+            identity = None
+            if exc.status_code == 403:
+                raise self._message(403, "Not allowed", "The machine app refuses this "
+                                    "browser: %s" % (exc.body or "no reason given"),
+                                    "", False) from None
         if not identity:
             headers = {"WWW-Authenticate": self.challenge} if self.challenge else {}
             raise self._message(
