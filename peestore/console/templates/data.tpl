@@ -1,5 +1,6 @@
 % rebase("base", title=title)
 <h1>Data tools</h1>
+<div class="tools">
 <section class="tool" id="backup">
 <h2>Backup</h2>
 <p>A consistent copy of the whole SQLite database, taken while the machine keeps working.</p>
@@ -29,3 +30,4 @@
 </form>
 <div id="import-result" class="result" aria-live="polite"></div>
 </section>
+</div>
