@@ -48,3 +48,14 @@ def test_audit_verify_script_runs():
                          stderr=subprocess.STDOUT, text=True, timeout=300)
     assert out.returncode == 0, out.stdout
     assert "ok=True entries=2000" in out.stdout, out.stdout
+
+
+def test_console_memory_script_runs():
+    """benchmarks/console_memory.py prints the memory the console adds and its page weights."""
+    out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "console_memory.py"),
+                          "--runs", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout
+    assert re.search(r"RSS gained when the console is first opened: -?\d+ KB", out.stdout)
+    assert "console modules loaded before it was opened: none" in out.stdout
+    assert re.search(r"heaviest page: [\d.]+ KB", out.stdout)

@@ -50,7 +50,7 @@ def start_demo(cwd):
                                 stdout=subprocess.PIPE, stderr=errors)
     try:
         line = _read_line(proc, 20, cwd / "demo-stderr.txt")
-        marker = b" on http://"
+        marker = b"http://"   # the console's URL, on the first line
         assert marker in line, line
         address = line.split(marker, 1)[1].split(b"/", 1)[0].decode()
         host, port = address.rsplit(":", 1)

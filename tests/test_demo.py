@@ -74,8 +74,17 @@ def test_recipe_soft_delete_and_history(demo):
 
 
 def _start_demo(cwd, *args):
-    """``python -m peestore demo --port 0 ARGS`` in ``cwd``: (process, first line, base URL)."""
-    return processes.start(["-m", "peestore", "demo", "--port", "0"] + list(args), cwd)
+    """``python -m peestore demo --port 0 ARGS`` in ``cwd``: (process, the start line,
+    base URL), after checking that the first line names the console's URL."""
+    proc, first, url = processes.start(["-m", "peestore", "demo", "--port", "0"] + list(args),
+                                       cwd)
+    try:
+        assert first.startswith("peestore demo: open %sdb/console/ in a browser" % url), first
+        # Printed in one write with the first line: already read into the pipe's buffer.
+        return proc, proc.stdout.readline(), url
+    except BaseException:
+        processes.stop(proc)
+        raise
 
 
 def _get_json(url):
@@ -91,12 +100,15 @@ def _get_json(url):
 
 
 def test_peestore_demo_command(tmp_path):
-    """`peestore demo --db URL` serves the demo there; its first line names URL and database."""
+    """`peestore demo --db URL` serves the demo there; its first line is the console's URL,
+    the next names the URL and the database, and the console answers."""
     mine = tmp_path / "mine.db"
     proc, first, url = _start_demo(tmp_path, "--db", "sqlite:///%s" % mine)
     try:
         body = _get_json(url + "machines/")
         assert body and body[0]["name"] == "press-1"
+        with urllib.request.urlopen(url + "db/console/", timeout=10) as res:
+            assert res.status == 200 and b"Operator console" in res.read()
     finally:
         processes.stop(proc)
     assert first.startswith("peestore demo: serving on %s" % url)

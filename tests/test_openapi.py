@@ -31,6 +31,8 @@ def test_every_generated_route_is_described(sqlite_db):
     app.install(peestore.RestPlugin(models=REST_MODELS))
     doc = webtest.TestApp(app).get("/openapi.json").json
     for route in app.routes:
+        if (route.name or "").startswith("peestore.console."):
+            continue  # the console's HTML pages are not the JSON API
         path = route.rule.replace("<id>", "{id}")
         assert route.method.lower() in doc["paths"][path], (route.method, route.rule)
 

@@ -27,8 +27,10 @@ def run(args: argparse.Namespace) -> int:
 
     app = make_app(args.db)
     server = make_server(app, host="127.0.0.1", port=args.port, threads=args.threads)
-    # The URL is on the first line; more lines may follow it.
-    lines = [start_line(server, "peestore demo")] + _hints(server_urls(server)[0])
+    # The console's URL comes first: what a person at the machine opens.
+    url = server_urls(server)[0]
+    lines = ["peestore demo: open %sdb/console/ in a browser (the operator console)" % url,
+             start_line(server, "peestore demo")] + _hints(url)
     print("\n".join(lines), flush=True)
     try:
         server.run()

@@ -9,7 +9,10 @@ user's own included, so that each request
   ``sqlite://`` URL's pool the thread keeps it for its next request instead
   (``peestore.parking``),
 - runs as its actor (the identity's name, else the ``X-User`` header), and
-- answers every error as JSON ``{"detail": ...}``.
+- answers every error as JSON ``{"detail": ...}``,
+
+and refuses, before anything runs, a state-changing request that a browser
+sends from another site (``peestore.rest._origin``).
 
 Route options (Bottle route config) the plugin reads:
 ``peestore_write=True`` (a write: needs ``X-User`` when there is no
@@ -33,6 +36,7 @@ from ._data_routes import add_data_routes
 from ._db_routes import add_db_routes
 from ._fields import ModelInfo
 from ._headers import challenge, text_header
+from ._origin import SAFE_METHODS, cross_site
 from ._responses import error, from_exception, install_error_pages
 from ._routes import ModelRoutes
 
@@ -117,6 +121,8 @@ class RestPlugin:
     (403 otherwise).
     ``restore_wait`` is how many seconds ``POST /db/restore`` waits for the
     requests in flight before it answers 503 with nothing changed.
+    ``console`` adds the operator console's pages under ``/db/console/``
+    (docs/console.md); its code loads on the first request to one of them.
     """
 
     name = "peestore"
@@ -126,7 +132,7 @@ class RestPlugin:
                  max_records: Optional[int] = None, db_routes: bool = True,
                  authenticate: Optional[Authenticate] = None,
                  max_body_bytes: int = 1 << 20, max_upload_bytes: int = 256 << 20,
-                 restore_wait: float = 10) -> None:
+                 restore_wait: float = 10, console: bool = True) -> None:
         self.models = list(models)
         components: Dict[str, type] = {}
         for model in self.models:
@@ -166,6 +172,14 @@ class RestPlugin:
         # Seconds POST /db/restore waits for the requests in flight (503 after).
         self.restore_wait = float(restore_wait)
         self.infos = [ModelInfo(model) for model in self.models]
+        self.console = bool(console)
+        if self.console:
+            for component in components:
+                if component in CONSOLE_PAGES:
+                    raise ConfigurationError(
+                        "component %r has the name of an operator console page "
+                        "(/db/console/%s); give the model another Meta.component, or "
+                        "install RestPlugin(console=False)" % (component, component))
         self.app: Optional[bottle.Bottle] = None
         self.route_keys: set = set()
 
@@ -238,6 +252,8 @@ class RestPlugin:
                 if route.method in _WRITE_METHODS:
                     route.config.setdefault("peestore_write", True)
         _add_openapi_route(app, self)
+        if self.console:
+            _add_console_routes(app, self)
         # Before any mount() rewrites the rules: what /openapi.json describes.
         self.route_keys = {(route.method, route.rule) for route in app.routes}
 
@@ -249,8 +265,14 @@ class RestPlugin:
         request = bottle.request
         enter, leave = gate.enter_shared, gate.leave_shared
         proxy = database
+        safe = route.method in SAFE_METHODS
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not safe:
+                refused = cross_site(request.environ)
+                if refused is not None:
+                    return error(403, "cross-site request refused: %s; nothing was changed"
+                                 % refused)
             enter()
             db = proxy.obj
             # This thread's connection from its last request (see peestore.parking),
@@ -356,15 +378,47 @@ def _add_openapi_route(app: bottle.Bottle, plugin: RestPlugin) -> None:
     app.route(plugin.route_path("/openapi.json"), "GET", openapi, name="peestore.openapi")
 
 
+#: The console's own pages under /db/console/: no component may take these names.
+CONSOLE_PAGES = ("audit", "diagram", "data", "static")
+
+
+def _add_console_routes(app: bottle.Bottle, plugin: RestPlugin) -> None:
+    """Add the operator console's pages (``GET /db/console/...``).
+
+    Each callback loads ``peestore.console._routes`` on its first call, so an
+    app whose console nobody opens never holds its code.  The pages do their
+    own authentication (``peestore_auth=False``): a 401 there is a page that
+    explains, not JSON.
+    """
+    pages: list = []
+
+    def page(name: str) -> Callable[..., Any]:
+        def callback(**kwargs: Any) -> Any:
+            if not pages:
+                from ..console._routes import Console
+
+                pages.append(Console(plugin))
+            return getattr(pages[0], name)(**kwargs)
+        return callback
+
+    base = plugin.route_path("/db/console")
+    for path, name in (("", "home_redirect"), ("/", "home"), ("/audit", "audit"),
+                       ("/diagram", "diagram"), ("/data", "data"),
+                       ("/static/<name>", "static"), ("/<component>", "table"),
+                       ("/<component>/new", "new"), ("/<component>/<id>", "record")):
+        app.route(base + path, "GET", page(name), name="peestore.console." + name,
+                  peestore_auth=False)
+
+
 def bootstrap(app: Optional[bottle.Bottle] = None, *, models: Sequence[type],
               database_url: Union[str, peewee.Database, None] = None,
               create_tables: bool = True, max_records_per_model: Optional[int] = None,
-              enable_db_routes: bool = True) -> bottle.Bottle:
+              enable_db_routes: bool = True, enable_console: bool = True) -> bottle.Bottle:
     """``connect`` plus ``install(RestPlugin(...))`` in one call; returns the app."""
     models = list(models)
     connect(database_url, models=models, create_tables=create_tables)
     if app is None:
         app = bottle.Bottle()
     app.install(RestPlugin(models=models, max_records=max_records_per_model,
-                           db_routes=enable_db_routes))
+                           db_routes=enable_db_routes, console=enable_console))
     return app
