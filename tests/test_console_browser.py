@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import bottle
+import peewee
 import pytest
 
 import peestore
@@ -288,6 +289,57 @@ def test_a_stale_edit_shows_changed_meanwhile(site):
     site.click("#save")
     site.until(lambda: site.flash().startswith("Saved."))
     assert site.api("GET", "/recipes/1")["temperature_c"] == 25.0
+
+
+def test_a_reason_goes_with_the_change(site):
+    """The reason typed on the record page goes with the write (X-Reason) into the
+    audit entry, and the history shows it."""
+    site.open("recipes/1")
+    site.type("#f-duration_s", "50")
+    site.type("#change-reason", "Ölwechsel: Schicht B")
+    site.click("#save")
+    site.until(lambda: site.flash().startswith("Saved."))
+    assert site.text("#history .entry .reason q") == "Ölwechsel: Schicht B"
+    entry = site.api("GET", "/recipes/1/history")[0]
+    assert entry["reason"] == "Ölwechsel: Schicht B" and entry["actor"] == "tester"
+    site.shots("record-with-reason", at="#history")
+
+
+class Dose(peestore.BaseAuditedModel):
+    """A value a regulated process changes only with a reason."""
+
+    name = peewee.CharField()
+    amount = peewee.FloatField(default=0.0)
+
+    class Meta:
+        component = "doses"
+        require_reason = True
+
+
+def test_a_model_that_requires_a_reason(tmp_path):
+    """Without a reason the console says so at the reason field and writes nothing; with
+    one, the write goes in and records it."""
+    browser.require()
+    app = peestore.bootstrap(models=[Dose], database_url="sqlite:///%s" % (
+        tmp_path / "doses.db"))
+    with background(app) as url, browser.session() as driver:
+        site = Site(driver, url)
+        site.set_user("qa")
+        site.open("doses/new")
+        site.type("#f-name", "saline")
+        site.click("#save")
+        site.until(lambda: site.text("#e-change-reason").startswith("required"))
+        assert site.api("GET", "/doses/") == []
+        site.shots("new-reason-required")
+        site.type("#change-reason", "batch 7 recipe, CC-2031")
+        site.click("#save")
+        site.ready("record")
+        entry = site.api("GET", "/doses/1/history")[0]
+        assert entry["reason"] == "batch 7 recipe, CC-2031" and entry["actor"] == "qa"
+        site.type("#f-amount", "2.5")
+        site.click("#save")
+        site.until(lambda: site.text("#e-change-reason").startswith("required"))
+        assert site.api("GET", "/doses/1")["amount"] == 0.0
 
 
 def test_delete_and_restore(site):

@@ -85,6 +85,7 @@ def _model_meta(info: Any) -> Dict[str, Any]:
     """What the pages of one component know of its model."""
     return {"component": info.component, "model": info.model.__name__,
             "pk": info.pk.name, "soft_delete": info.soft_delete, "audited": info.audited,
+            "require_reason": bool(getattr(info.model._meta, "require_reason", False)),
             "fields": [_field(info, field) for field in info.fields]}
 
 

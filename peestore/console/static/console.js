@@ -146,6 +146,7 @@
     }
     if (opts.etag) headers["If-Match"] = opts.etag;
     if (method !== "GET" && !AUTH && userName()) headers["X-User"] = utf8(userName());
+    if (opts.reason) headers["X-Reason"] = utf8(opts.reason);
     return fetch(ROOT + path, {method: method, headers: headers, body: body,
                                credentials: "same-origin", cache: "no-store"})
       .then(function (res) {
@@ -246,7 +247,8 @@
     var errors = (r && r.data && r.data.errors) || {};
     var shown = 0, rest = [];
     Object.keys(errors).forEach(function (name) {
-      var at = $("e-" + name);
+      /* "reason" is the change's reason unless the model has a field of that name. */
+      var at = $("e-" + name) || (name === "reason" ? $("e-change-reason") : null);
       if (at) {
         at.textContent = errors[name];
         at.parentNode.classList.add("bad");
@@ -258,6 +260,25 @@
     if (r) flash(shown && !rest.length ? "Not saved: see the fields marked below." : problem(r) + (rest.length ? " — " + rest.join("; ") : ""));
     var first = form.querySelector(".bad input, .bad select, .bad textarea");
     if (first) first.focus();
+  }
+  /* The reason for a change: sent as X-Reason, kept in its audit entries. */
+  function reasonBox(meta) {
+    var input = el("input", {id: "change-reason", name: "change-reason", type: "text",
+                             maxlength: "2000", autocomplete: "off"});
+    var label = el("label", {for: "change-reason"}, ["Reason for the change",
+      meta.require_reason ? el("span", {class: "req", title: "required", text: " *"}) : null]);
+    return el("div", {class: "field wide", "data-field": "change-reason"}, [label, input,
+      el("small", {class: "muted", text: meta.require_reason ? "required: recorded in the audit log with the change" : "optional: recorded in the audit log with the change"}),
+      el("div", {class: "error", id: "e-change-reason", role: "alert"})]);
+  }
+  function reasonOf(form, meta) {
+    var input = $("change-reason");
+    var text = input ? input.value.trim() : "";
+    if (!text && meta.require_reason) {
+      fieldErrors(form, {status: 422, data: {detail: "a reason is required", errors: {reason: "required: say why you change this"}}});
+      return null;
+    }
+    return text;
   }
   function changed(inputs, all) {
     var body = {};
@@ -473,13 +494,16 @@
     var meta = json(D.meta);
     var form = $("record");
     var inputs = buildForm(form, meta, null, "new");
+    add(form, reasonBox(meta));
     add(form, el("div", {class: "actions"}, [el("button", {class: "primary", id: "save", text: "Create"}),
       el("a", {class: "button", href: HOME + enc(meta.component), text: "Cancel"})]));
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       if (!canWrite()) return;
+      var reason = reasonOf(form, meta);
+      if (reason === null) return;
       busy(true);
-      api("POST", "/" + enc(meta.component) + "/", {json: changed(inputs, true)}).then(function (r) {
+      api("POST", "/" + enc(meta.component) + "/", {json: changed(inputs, true), reason: reason}).then(function (r) {
         if (r.status === 201) {
           location.assign(HOME + enc(meta.component) + "/" + enc(r.data[meta.pk]));
           return;
@@ -503,8 +527,10 @@
     }
     function write(method, suffix, body, done) {
       if (!canWrite()) return;
+      var reason = reasonOf(form, meta);
+      if (reason === null) return;
       busy(true);
-      api(method, path + suffix, {json: body, etag: etag}).then(function (r) {
+      api(method, path + suffix, {json: body, etag: etag, reason: reason}).then(function (r) {
         if (!r.ok) { failed(r); return; }
         return load().then(function () { flash(done, "ok"); });
       }).finally(function () { busy(false); });
@@ -527,6 +553,7 @@
       clear(form);
       if (!row) return;
       inputs = buildForm(form, meta, row, "edit");
+      add(form, reasonBox(meta));
       var buttons = [];
       if (!deleted) buttons.push(el("button", {class: "primary", id: "save", text: "Save changes"}));
       if (!deleted) {
@@ -539,7 +566,7 @@
           write("POST", "/restore", undefined, "Restored.");
         }}}));
       }
-      if (deleted) form.querySelectorAll("input, select, textarea").forEach(function (i) { i.disabled = true; });
+      if (deleted) form.querySelectorAll("input, select, textarea").forEach(function (i) { i.disabled = i.id !== "change-reason"; });
       add(form, el("div", {class: "actions", id: "actions"}, buttons));
     }
     function loadHistory() {
