@@ -374,3 +374,36 @@ def test_header_errors_are_short_and_linear(connect_db, tmp_path):
     path = _zip(tmp_path / "c.zip", {"imp_press.csv": [["c%d" % i for i in range(30)]]})
     with pytest.raises(ValidationError, match="more than the 4 columns of table imp_press"):
         peestore.import_csv(path)
+
+
+class Log(peestore.BaseAuditedModel):
+    """A log of its own: no audit entry per line."""
+    operator = peewee.CharField(max_length=20)
+    message = peewee.TextField()
+
+    class Meta:
+        table_name = "imp_log"
+        component = "logs"
+        audited = False
+
+
+@pytest.mark.parametrize("mode", ["append", "replace"])
+def test_an_unaudited_model_still_gets_its_import_entry(connect_db, tmp_path, mode):
+    """Meta.audited = False spares the per-row entries, not the import's: replacing a log
+    wholesale leaves one entry by the importer, and after_commit listeners hear it."""
+    connect_db(MODELS + [Log])
+    Log.create(operator="demo", message="the real line")
+    assert AuditLog.select().count() == 0
+    heard = []
+    peestore.after_commit(Log)(lambda changes: heard.extend(
+        (c.component, c.operation, c.record_id) for c in changes))
+    path = _zip(tmp_path / "z.zip", {"logs.csv": [
+        ["id", "operator", "message"], ["7", "demo", "all checks passed"]]})
+    with peestore.actor("mallory"):
+        assert peestore.import_csv(path, mode=mode) == {"imp_log": 1}
+    entries = [(e.component, e.operation, e.record_id, e.actor, e.after)
+               for e in AuditLog.select()]
+    assert entries == [("logs", "import", "*", "mallory",
+                        {"table": "imp_log", "rows": 1, "mode": mode})]
+    assert heard == [("logs", "import", "*")]
+    assert Log.select().count() == (1 if mode == "replace" else 2)
