@@ -23,7 +23,7 @@ import pytest
 
 import peestore
 from peestore import AuditLog, TooLargeError, ValidationError
-from peestore.demo import MODELS, Machine, Recipe
+from peestore.demo import MODELS, Machine, OperatorLog, Recipe
 from peestore.rest._server import background
 
 HEADER = "id,name,serial,status,location,max_speed_rpm,created_at\r\n"
@@ -256,13 +256,15 @@ def test_import_leaves_the_csv_module_alone(sqlite_db, tmp_path):
 
 # -- over HTTP, through waitress ------------------------------------------------------
 
-def _post_zip(url, path, headers=None):
+def _post_zip(url, path, headers=None, query=""):
     with open(str(path), "rb") as f:
         data = f.read()
     body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.zip"\r\n'
             b'Content-Type: application/zip\r\n\r\n' + data + b"\r\n--b--\r\n")
-    request = urllib.request.Request(url + "/db/import", data=body, method="POST", headers=dict(
-        {"X-User": "ops", "Content-Type": "multipart/form-data; boundary=b"}, **(headers or {})))
+    request = urllib.request.Request(
+        url.rstrip("/") + "/db/import" + query, data=body, method="POST", headers=dict(
+            {"X-User": "ops", "Content-Type": "multipart/form-data; boundary=b"},
+            **(headers or {})))
     try:
         with urllib.request.urlopen(request, timeout=60) as res:
             return res.status, json.loads(res.read())
@@ -316,6 +318,24 @@ def test_http_audit_log_is_skipped_and_says_why(demo_url, tmp_path):
     assert not AuditLog.select().where(AuditLog.actor == "ceo").exists()
     imports = list(AuditLog.select().where(AuditLog.operation == "import"))
     assert [(e.component, e.actor) for e in imports] == [("machines", "ops")]
+
+
+def test_http_replace_of_a_parent_alone_is_422_and_changes_nothing(demo_url, tmp_path):
+    """The attack: machine.csv alone, exactly as exported, with mode=replace. The recipes
+    (CASCADE) and the log line (SET NULL) would go silently; it is a 422 naming them."""
+    status, data = _get(demo_url + "/db/export.zip?tables=machines")
+    assert status == 200
+    path = tmp_path / "machines.zip"
+    path.write_bytes(data)
+    recipes = Recipe.select().with_deleted().count()
+    entries = AuditLog.select().count()
+    status, body = _post_zip(demo_url + "/", path, query="?mode=replace")
+    assert status == 422, body
+    assert "tables outside the zip refer to" in body["detail"]
+    assert set(body["errors"]) == {"recipe", "operatorlog"}
+    assert Recipe.select().with_deleted().count() == recipes == 2
+    assert OperatorLog.select().where(OperatorLog.machine.is_null(False)).count() == 1
+    assert AuditLog.select().count() == entries
 
 
 def _get(url, headers=None):

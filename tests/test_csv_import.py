@@ -407,3 +407,42 @@ def test_an_unaudited_model_still_gets_its_import_entry(connect_db, tmp_path, mo
                         {"table": "imp_log", "rows": 1, "mode": mode})]
     assert heard == [("logs", "import", "*")]
     assert Log.select().count() == (1 if mode == "replace" else 2)
+
+
+def test_replace_refuses_when_a_table_outside_the_zip_refers_to_the_rows(connect_db,
+                                                                         tmp_path):
+    """The demo's recipes (ON DELETE CASCADE) and log lines (SET NULL) refer to the machine:
+    replacing machine.csv alone would wipe the recipes and clear the log's keys with no
+    audit entry. It is refused, naming the tables, and nothing changes."""
+    from peestore.demo import MODELS as DEMO, Machine, OperatorLog, Recipe, seed
+
+    connect_db(DEMO)
+    seed()
+    path = peestore.export_csv(tmp_path / "machines.zip", tables=["machine"])
+    state = [(Recipe.select().with_deleted().count(),
+              OperatorLog.select().where(OperatorLog.machine.is_null(False)).count(),
+              AuditLog.select().count())]
+    with peestore.actor("mallory"), pytest.raises(ValidationError) as info:
+        peestore.import_csv(path, mode="replace")
+    message = str(info.value)
+    assert "replace would delete rows that tables outside the zip refer to" in message
+    assert "recipe (recipe.machine_id -> machine.id)" in message
+    assert "operatorlog (operatorlog.machine_id -> machine.id)" in message
+    assert info.value.errors == {"recipe": "refers to rows of machine",
+                                 "operatorlog": "refers to rows of machine"}
+    state.append((Recipe.select().with_deleted().count(),
+                  OperatorLog.select().where(OperatorLog.machine.is_null(False)).count(),
+                  AuditLog.select().count()))
+    assert state[1] == state[0] == (2, 1, 3)
+    assert Machine.select().count() == 1
+
+    # With the recipes in the zip, only the log is left to refer to the machine.
+    path = peestore.export_csv(tmp_path / "two.zip", tables=["machine", "recipe"])
+    with pytest.raises(ValidationError) as info:
+        peestore.import_csv(path, mode="replace")
+    assert list(info.value.errors) == ["operatorlog"]
+    # A NULL key refers to nothing: once the log line has none, replace goes through.
+    OperatorLog.update(machine=None).execute()
+    with peestore.actor("maintenance"):
+        assert peestore.import_csv(path, mode="replace") == {"machine": 1, "recipe": 2}
+    assert Recipe.select().with_deleted().count() == 2

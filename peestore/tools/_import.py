@@ -124,6 +124,7 @@ def load_zip(src: Union[str, os.PathLike, IO[bytes]], *,
         try:
             with write_transaction(db):
                 if mode == "replace":
+                    _refuse_dependents(db, infos)
                     for table in reversed(order):
                         _delete_all(db, table)
                 for table in order:
@@ -447,6 +448,40 @@ def _insert_batched(plan: _Plan, rows) -> None:
 
 
 # -- around the rows ---------------------------------------------------------------
+
+def _refuse_dependents(db: peewee.Database, infos: Dict[str, TableInfo]) -> None:
+    """Refuse to replace tables that a table outside the zip refers to.
+
+    Emptying them would cascade into that table (ON DELETE CASCADE deletes its
+    rows, SET NULL clears its keys: changes no audit entry records) or fail
+    half-way (NO ACTION); so whatever the ON DELETE action, any row that refers
+    to a row of a replaced table makes replace a ``ValidationError``.
+    """
+    keys: Dict[str, List[str]] = {}
+    parents: Dict[str, List[str]] = {}
+    for table in db.get_tables():
+        if table in infos:
+            continue
+        for fk in db.get_foreign_keys(table):
+            if fk.dest_table not in infos:
+                continue
+            child, parent = peewee.Table(table), peewee.Table(fk.dest_table)
+            refers = child.select(peewee.SQL("1")).where(peewee.Column(child, fk.column).in_(
+                parent.select(peewee.Column(parent, fk.dest_column)))).bind(db)
+            if refers.exists():
+                keys.setdefault(table, []).append("%s.%s -> %s.%s" % (
+                    table, fk.column, fk.dest_table, fk.dest_column))
+                if fk.dest_table not in parents.setdefault(table, []):
+                    parents[table].append(fk.dest_table)
+    if keys:
+        raise ValidationError(
+            "replace would delete rows that tables outside the zip refer to: %s; put %s in "
+            "the zip too, or import with mode append; nothing was imported" % (
+                "; ".join("%s (%s)" % (table, ", ".join(refs)) for table, refs in keys.items()),
+                names_list(list(keys))),
+            {table: "refers to rows of " + names_list(tables)
+             for table, tables in parents.items()})
+
 
 def _delete_all(db: peewee.Database, table: str) -> None:
     try:
