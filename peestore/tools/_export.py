@@ -7,10 +7,12 @@ straight into a deflated zip entry opened with ``ZipFile.open(name, "w")``.
 The whole export is one read transaction, so the files agree with each other.
 
 The CSV is ``peestore.csvformat``'s: NULL is an empty field, the empty
-string ``""``.  A text value that a spreadsheet would run as a formula
-(it starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR) gets a ``'`` in
-front, as OWASP recommends, and so does one that starts with ``'`` itself;
-the importer takes that one ``'`` off again, so the round trip is exact.
+string ``""``.  Any text cell that a spreadsheet would run as a formula (it
+starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR) gets a ``'`` in
+front, as OWASP recommends, and so does one that starts with ``'`` itself:
+the column names of the header, the values of text columns, and text that a
+database keeps in a column of another type (SQLite stores what it is given).
+The importer takes that one ``'`` off again, so the round trip is exact.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     Progress = Callable[[str, int], None]
 
 __all__ = ["export_csv", "stream_export", "export_steps", "cell_text", "cell_writer",
-           "is_text", "is_json", "FORMULA_START"]
+           "is_text", "is_json", "neutralised", "FORMULA_START"]
 
 #: Rows fetched per page on PostgreSQL and MariaDB.
 PAGE_ROWS = 1000
@@ -65,26 +67,32 @@ def is_text(field: peewee.Field) -> bool:
     return not is_json(field) and field_kind(field) in (STRING, ANY)
 
 
-def cell_text(field: peewee.Field, raw: Any, text: bool = False) -> Optional[str]:
+def neutralised(text: str) -> str:
+    """``text`` with a ``'`` in front when it starts with one of ``FORMULA_START``."""
+    return "'" + text if text[:1] in FORMULA_START else text
+
+
+def cell_text(field: peewee.Field, raw: Any) -> Optional[str]:
     """The CSV cell of a database value: what a user would type to get it back.
 
     ``None`` for NULL; datetimes are ISO 8601, booleans ``true`` or
-    ``false``, bytes base64, JSON values JSON text.  When ``text`` (the
-    field ``is_text``), a string starting with one of ``FORMULA_START`` gets
-    a ``'`` in front.
+    ``false``, bytes base64, JSON values JSON text.  Any text (a text
+    column's, or text a database holds in a column of another type, which
+    its field cannot read) that starts with one of ``FORMULA_START`` gets a
+    ``'`` in front; numbers, dates and JSON text are never text here.
     """
     if raw is None:
         return None
     try:
         value = field.python_value(raw)
-    except (ValueError, TypeError):
-        value = raw
+    except (ValueError, TypeError, ArithmeticError):  # decimal.InvalidOperation
+        return cell_text(_RAW, raw)  # what the field cannot read is written as it is
     if value is None:
         return None
+    if is_json(field):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, str):
-        if text and value and value[0] in FORMULA_START:
-            return "'" + value
-        return value
+        return neutralised(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, decimal.Decimal, uuid.UUID)):
@@ -97,18 +105,22 @@ def cell_text(field: peewee.Field, raw: Any, text: bool = False) -> Optional[str
         return cell_text(field, value._pk)
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
+    return neutralised(str(value))
+
+
+#: Reads a raw database value as it is (for values a column's own field cannot read).
+_RAW = peewee.BareField()
 
 
 def cell_writer(field: peewee.Field) -> Callable[[Any], str]:
     """A function from a raw database value of ``field`` to its CSV cell, quoted as
-    needed: ``csvformat.cell(cell_text(field, raw, is_text(field)))``, with the
+    needed: ``csvformat.cell(cell_text(field, raw))``, with the
     commonest values (text, integers, floats) taken the short way."""
     text = is_text(field)
     kind = field_kind(field)
 
     def any_value(raw: Any) -> str:
-        return cell(cell_text(field, raw, text))
+        return cell(cell_text(field, raw))
 
     if text:
         def text_cell(raw: Any) -> str:
@@ -181,7 +193,7 @@ def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[st
                 with zf.open(info.name + ".csv", "w", force_zip64=True) as raw:
                     text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
                     write = text.write
-                    write(record_text(info.columns))
+                    write(record_text([neutralised(name) for name in info.columns]))
                     count = 0
                     for row in _rows(db, info):
                         write(",".join([w(v) for w, v in zip(writers, row)]) + "\r\n")

@@ -199,7 +199,8 @@ def _header(archive: zipfile.ZipFile, member: str, info: TableInfo,
     or past the number of columns, before the rest of it is read.
     """
     columns = info.columns
-    longest = max([_MAX_NAME_BYTES] + [len(c.encode("utf-8")) for c in columns])
+    # + 1: export neutralises a name as it does a text cell (a ' in front).
+    longest = max([_MAX_NAME_BYTES] + [len(c.encode("utf-8")) + 1 for c in columns])
     expected = "expected: " + names_list(columns)
     try:
         with _text(archive, member, max_bytes) as text:
@@ -214,7 +215,7 @@ def _header(archive: zipfile.ZipFile, member: str, info: TableInfo,
                               "could have; %s" % (member, info.name, expected)) from None
     except UnicodeDecodeError as exc:
         raise _unreadable(member, exc) from None
-    names = ["" if name is None else name for name in header]
+    names = ["" if name is None else _plain(name) for name in header]
     seen = collections.Counter(names)
     known = set(columns)
     missing = [c for c in columns if c not in seen]
@@ -231,6 +232,11 @@ def _header(archive: zipfile.ZipFile, member: str, info: TableInfo,
         raise ValidationError("%s: the header does not match table %s (%s); %s"
                               % (member, info.name, "; ".join(problems), expected))
     return names
+
+
+def _plain(cell: str) -> str:
+    """A cell as it was before export neutralised it (one ' taken off)."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_START else cell
 
 
 # -- the rows --------------------------------------------------------------------
@@ -252,9 +258,11 @@ def _converter(field: peewee.Field) -> Callable[[Optional[str]], Any]:
             if text:
                 return ""  # a hand-made file's empty cell in a NOT NULL text column
             raise ValueError("a value is required")
+        # Export put a ' before text a spreadsheet would run as a formula, in a
+        # column of any type (no number, date or JSON text starts with ').
+        cell = _plain(cell)
         if text:
-            # Export put a ' before a value a spreadsheet would run as a formula.
-            value = cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_START else cell
+            value = cell
         elif as_json:
             try:
                 value = json.loads(cell)
