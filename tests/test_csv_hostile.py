@@ -120,6 +120,62 @@ def test_a_directory_that_understates_the_size_is_caught_while_reading(bomb, tmp
     _assert_bounded(result)
 
 
+def _lying_compressed_size(path, declared):
+    """A member of 10 MiB of blank lines (about 1000:1), then 200 KB of random bytes in a
+    member import ignores (room the member's declared size can claim); the member's
+    directory entry declares ``declared(real, room)`` compressed bytes."""
+    with zipfile.ZipFile(str(path), "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("machine.csv", "w") as out:
+            out.write(HEADER.encode())
+            for _ in range(10):
+                out.write(b"\n" * MIB)
+        zf.writestr("pad.bin", os.urandom(200 << 10), zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    where = data.find(b"PK\x01\x02")
+    real = struct.unpack_from("<L", data, where + 20)[0]
+    room = where - (30 + len("machine.csv"))
+    struct.pack_into("<L", data, where + 20, declared(real, room))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_declared_compressed_size_larger_than_the_file_is_refused(tmp_path):
+    """The directory claims 4 GB of compressed data in a 220 KB zip (so that 1000:1 would
+    pass the ratio check): refused before anything is inflated."""
+    path = _lying_compressed_size(tmp_path / "lie.zip", lambda real, room: 0xFFFFFFF0)
+    result = _import_in_child(tmp_path / "t.db", path)
+    assert "ValidationError" in result["error"], result
+    assert "machine.csv: damaged in the zip (its directory entry declares 4294967280 " \
+           "compressed bytes" in result["message"]
+    _assert_bounded(result)
+
+
+def test_the_ratio_is_measured_on_the_compressed_bytes_really_read(tmp_path):
+    """The directory claims all the room up to the directory (220 KB, a ratio under 100 for
+    10 MiB): the member inflates from 10 KB, and is refused past 100 times that."""
+    path = _lying_compressed_size(tmp_path / "lie.zip", lambda real, room: room)
+    info = zipfile.ZipFile(str(path)).getinfo("machine.csv")
+    assert info.file_size < 100 * info.compress_size
+    result = _import_in_child(tmp_path / "t.db", path)
+    assert "TooLargeError" in result["error"], result
+    assert "machine.csv inflates to more than 100 times its compressed size" \
+        in result["message"]
+    _assert_bounded(result)
+
+
+def test_a_member_whose_crc_does_not_match_is_refused(sqlite_db, tmp_path):
+    """The inflated bytes are checked against the directory's CRC and size."""
+    sqlite_db(MODELS)
+    path = _zip_text(tmp_path / "g.zip", HEADER + "1,m" + ROW_TAIL)
+    data = bytearray(path.read_bytes())
+    where = data.find(b"PK\x01\x02")
+    struct.pack_into("<L", data, where + 16, 12345)  # the CRC
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValidationError, match="machine.csv: damaged in the zip .*CRC"):
+        peestore.import_csv(path)
+    assert Machine.select().count() == 0
+
+
 def test_a_million_column_header_is_refused_at_once(tmp_path):
     """1,000,000 columns: refused past the table's 7, nothing imported, no quadratic wait."""
     path = _write_member(tmp_path / "wide.zip", "machine.csv", (

@@ -39,11 +39,10 @@ from ._tables import (TableInfo, describe_tables, foreign_key_order, models_by_t
 from ..model._values import BYTES, INTEGER, STRING, from_json_value
 from ..audit._write import hook_of, hooked, write, write_transaction
 from ..db._dialect import dialect_of
-from ._zip import open_member, open_zip
+from ._zip import Archive, open_member, open_zip
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    import zipfile
     from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
     Progress = Callable[[str, int], None]
 
@@ -139,7 +138,7 @@ def load_zip(src: Union[str, os.PathLike, IO[bytes]], *,
 
 # -- the files -------------------------------------------------------------------
 
-def _members(archive: zipfile.ZipFile, db: peewee.Database,
+def _members(archive: Archive, db: peewee.Database,
              models: Optional[Sequence[type]]) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Table -> member name for each ``<table>.csv`` or ``<component>.csv`` at the zip's
     top level, and the skipped tables with why."""
@@ -179,7 +178,7 @@ def _members(archive: zipfile.ZipFile, db: peewee.Database,
     return members, skipped
 
 
-def _text(archive: zipfile.ZipFile, member: str, max_bytes: int) -> IO[str]:
+def _text(archive: Archive, member: str, max_bytes: int) -> IO[str]:
     # utf-8-sig: a spreadsheet program may have added a byte-order mark.
     return io.TextIOWrapper(open_member(archive, member, max_bytes), encoding="utf-8-sig",
                             newline="")
@@ -190,7 +189,7 @@ def _unreadable(member: str, exc: UnicodeDecodeError) -> ValidationError:
                            % (member, exc.reason))
 
 
-def _header(archive: zipfile.ZipFile, member: str, info: TableInfo,
+def _header(archive: Archive, member: str, info: TableInfo,
             max_bytes: int) -> List[str]:
     """The file's header, if it names exactly the table's columns (in any order).
 
@@ -329,7 +328,7 @@ def _hook_error(plan: _Plan, line: int, exc: ValueError) -> ValidationError:
                       errors)
 
 
-def _import_table(archive: zipfile.ZipFile, plan: _Plan, limits: Tuple[int, int],
+def _import_table(archive: Archive, plan: _Plan, limits: Tuple[int, int],
                   progress: Optional[Progress], mode: str) -> int:
     """Load one file as one audited write: a single ``import`` entry for the table
     (record_id ``*``, after ``{table, rows, mode}``) by the importing actor."""
@@ -349,7 +348,7 @@ def _import_table(archive: zipfile.ZipFile, plan: _Plan, limits: Tuple[int, int]
     return write(target, "import", run, audited=True).result
 
 
-def _load(archive: zipfile.ZipFile, plan: _Plan, limits: Tuple[int, int],
+def _load(archive: Archive, plan: _Plan, limits: Tuple[int, int],
           progress: Optional[Progress]) -> int:
     max_field_bytes, max_bytes = limits
     width = len(plan.header)
