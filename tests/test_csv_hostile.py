@@ -429,3 +429,39 @@ def test_http_export_needs_admin_and_takes_component_names(sqlite_db):
         detail = json.loads(data)["detail"]
         assert status == 400 and "machinez" in detail
         assert "machine" in detail and "machines (table machine)" in detail
+
+
+@pytest.mark.parametrize("tail, message", [
+    ('9,"never closed', "a quoted field is not closed"),
+    ("9,m9,SN-9,idle,,1,2026-01-01T00:00:00,extra\r\n", "more values than the header's 7"),
+    ("9,m9\r\n", "2 values for 7 columns"),
+    ("9," + "x" * 5000 + ROW_TAIL, "a field is longer than 4096 bytes"),
+])
+def test_a_malformed_file_fails_before_the_write_lock(sqlite_db, tmp_path, tail, message):
+    """Every file is read through once before BEGIN IMMEDIATE: a malformed record or a
+    field over the limit at the end of a file fails with no write lock ever taken."""
+    from peestore.testing import capture_statements
+
+    sqlite_db(MODELS)
+    rows = "".join("%d,m%d,SN-%d,idle,,1,2026-01-01T00:00:00\r\n" % (i, i, i)
+                   for i in range(1, 5))
+    blank = "\r\n\r" * 1000
+    path = _zip_text(tmp_path / "m.zip", HEADER + rows + blank + tail)
+    with capture_statements() as statements, pytest.raises(peestore.PeestoreError,
+                                                           match=message):
+        peestore.import_csv(path, max_field_bytes=4096)
+    assert not [s for s in statements if s.startswith("BEGIN")]
+    assert Machine.select().count() == 0
+
+
+def test_blank_lines_are_no_rows(sqlite_db, tmp_path):
+    """A file of its header and blank lines (CR, LF, CRLF) imports no row, with its entry;
+    rows after blank lines are numbered by their line."""
+    sqlite_db(MODELS)
+    path = _zip_text(tmp_path / "b.zip", HEADER + "\r\r\n\n\r" * 100000)
+    with peestore.actor("ops"):
+        assert peestore.import_csv(path) == {"machine": 0}
+    assert [(e.operation, e.after["rows"]) for e in AuditLog.select()] == [("import", 0)]
+    path = _zip_text(tmp_path / "c.zip", HEADER + "\r\r\n\n\r" + "1,m,SN,idle,,0,x\r\n")
+    with pytest.raises(ValidationError, match="machine.csv line 6, column created_at"):
+        peestore.import_csv(path)

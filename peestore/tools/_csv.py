@@ -18,6 +18,7 @@ changes no process-wide setting.  Errors name the line the record began on.
 from __future__ import annotations
 
 import re
+import sys
 
 from ..errors import TooLargeError, ValidationError
 
@@ -34,6 +35,10 @@ CHUNK_CHARS = 64 * 1024
 #: ``needs_quotes(text)`` is not None when ``text`` must be quoted.
 needs_quotes = re.compile('[,"\r\n]').search
 _UNQUOTED_END = re.compile("[,\r\n]")
+_BLANK = re.compile("[\r\n]+")
+_EMPTY_SIZE = sys.getsizeof("")
+# What a string's header takes beyond an empty string's, at most (a 4-byte string's).
+_HEADER_BYTES = sys.getsizeof("\U0001F600") - 4 - _EMPTY_SIZE
 
 # Reader states between two chunks of text.
 _FIELD, _UNQUOTED, _QUOTED, _QUOTE = range(4)
@@ -54,6 +59,12 @@ def cell(value: Optional[str]) -> str:
 def record_text(fields: Iterable[Optional[str]]) -> str:
     """One record as CSV text, CRLF included (each field as ``cell`` writes it)."""
     return ",".join([cell(value) for value in fields]) + "\r\n"
+
+
+def _text_bytes(text: str) -> int:
+    """The bytes ``text``'s characters take in memory (1, 2 or 4 each, as CPython keeps
+    a string: as wide as its widest character needs), give or take its header."""
+    return sys.getsizeof(text) - _EMPTY_SIZE
 
 
 def _breaks(text: str) -> int:
@@ -78,25 +89,29 @@ class CsvReader:
     """Records from a text stream, one ``read`` at a time.
 
     ``name`` starts every error message (the file's name).  A field over
-    ``max_field_bytes`` (UTF-8) or a record over ``max_record_chars``
-    characters is a ``FieldSizeError`` (a ``TooLargeError``); a malformed record (a quote not
-    closed, text after a closing quote) a ``ValidationError``.
+    ``max_field_bytes`` (UTF-8) or a record whose fields take more than
+    ``max_record_bytes`` as Python strings (1, 2 or 4 bytes a character,
+    whatever the widest character of a string needs) is a ``FieldSizeError``
+    (a ``TooLargeError``); a malformed record (a quote not closed, text after
+    a closing quote) a ``ValidationError``.
     """
 
     def __init__(self, text: IO[str], name: str, *, max_field_bytes: int,
-                 max_record_chars: int) -> None:
+                 max_record_bytes: int) -> None:
         self._text = text
         self.name = name
         self.max_field_bytes = max_field_bytes
-        self.max_record_chars = max_record_chars
+        self.max_record_bytes = max_record_bytes
         # A field this many characters or fewer cannot be over max_field_bytes
         # (UTF-8 needs at most 4 bytes a character): no need to encode it.
         self._safe_chars = max_field_bytes // 4
+        # Nor can a line this short be over either limit.
+        self._safe_line = max(0, min(max_field_bytes, max_record_bytes - 2 * _EMPTY_SIZE)) // 4
         self._buf = ""
         self._pos = 0
         self._eof = False
         self._skip_lf = False  # the last record ended with CR: a LF next belongs to it
-        self._no_lf = 0  # the buffer holds no LF before this index
+        self._no_end = 0  # the buffer holds no CR or LF before this index
         self._next_line = 1
         #: The line the last record read began on.
         self.line = 0
@@ -111,7 +126,7 @@ class CsvReader:
         if not chunk:
             self._eof = True
             return False
-        self._no_lf = max(0, self._no_lf - self._pos)
+        self._no_end = max(0, self._no_end - self._pos)
         self._buf = self._buf[self._pos:] + chunk if self._pos < len(self._buf) else chunk
         self._pos = 0
         return True
@@ -121,44 +136,63 @@ class CsvReader:
     def read(self, max_fields: int) -> Optional[List[Optional[str]]]:
         """The next record, or None at the end; ``FieldCountError`` past ``max_fields``."""
         while True:
-            if self._skip_lf:
-                if self._pos >= len(self._buf) and not self._more():
-                    return None
-                if self._buf[self._pos] == "\n":
-                    self._pos += 1
-                self._skip_lf = False
             buf, pos = self._buf, self._pos
-            end = buf.find("\n", max(pos, self._no_lf))
+            if pos >= len(buf):
+                if not self._more():
+                    return None
+                continue
+            if self._skip_lf:
+                self._skip_lf = False
+                if buf[pos] == "\n":
+                    self._pos = pos + 1
+                    continue
+            if buf[pos] in "\r\n":
+                # Blank lines are no record: a run of them is skipped in one step.
+                end = _BLANK.match(buf, pos).end()  # type: ignore[union-attr]
+                self._next_line += buf.count("\n", pos, end) + buf.count("\r", pos, end) \
+                    - buf.count("\r\n", pos, end)
+                self._pos = end
+                self._skip_lf = buf[end - 1] == "\r"
+                continue
+            start = max(pos, self._no_end)
+            end = buf.find("\n", start)
             if end < 0:
-                self._no_lf = len(buf)
+                end = buf.find("\r", start)  # a file whose lines end with CR alone
+            if end < 0:
+                self._no_end = len(buf)
                 if len(buf) - pos <= CHUNK_CHARS and self._more():
                     continue  # no whole line in the buffer yet: read on
-                if self._pos >= len(self._buf) and not self._more():
-                    return None
                 record = self._record(max_fields)
-            else:
-                line = buf[pos:end]
-                core = line[:-1] if line.endswith("\r") else line
-                if '"' in core or "\r" in core:
-                    record = self._record(max_fields)
-                else:
-                    # The common case: a whole line without quotes.
-                    self._pos = end + 1
-                    self.line = self._next_line
-                    self._next_line += 1
-                    if not core:
-                        continue  # a blank line is no record
-                    fields = core.split(",")
-                    if len(fields) > max_fields:
-                        raise FieldCountError(self.line, max_fields)
-                    if len(core) > self._safe_chars:
-                        if len(core) > self.max_record_chars:
-                            self._record_too_large(self.line)
-                        for field in fields:
-                            self._check_size(field, self.line)
-                    return [field or None for field in fields]
-            if record is not None:
-                return record
+                if record is not None:
+                    return record
+                continue
+            core = buf[pos:end]
+            if core[-1:] == "\r":
+                core = core[:-1]  # CRLF
+            if "\r" in core:  # a bare CR ends the line before the LF
+                cut = core.index("\r")
+                core = core[:cut]
+                end = pos + cut
+            if '"' in core:
+                record = self._record(max_fields)  # quoted fields: one by one
+                if record is not None:
+                    return record
+                continue
+            # The common case: a whole line without quotes.
+            if buf[end] == "\r":
+                self._skip_lf = True  # a LF next (maybe in the next chunk) belongs to it
+            self._pos = end + 1
+            self.line = self._next_line
+            self._next_line += 1
+            fields = core.split(",")
+            if len(fields) > max_fields:
+                raise FieldCountError(self.line, max_fields)
+            if len(core) > self._safe_line:
+                if _text_bytes(core) > self.max_record_bytes:
+                    self._record_too_large(self.line)
+                for field in fields:
+                    self._check_size(field, self.line)
+            return [field or None for field in fields]
 
     def _record(self, max_fields: int) -> Optional[List[Optional[str]]]:
         """Read one record field by field, from the buffer and as many chunks as it takes;
@@ -168,7 +202,11 @@ class CsvReader:
         fields: List[Optional[str]] = []
         pieces: List[str] = []
         size = 0  # characters of the current field so far
-        total = 0  # characters of the record's fields so far
+        # What the finished fields take: a lower bound of their bytes (their characters)
+        # until they could be near the limit, their bytes from then on.
+        done = 0
+        exact = False
+        limit = self.max_record_bytes
         breaks = 0  # line breaks inside quoted fields
         state = _FIELD
         while True:
@@ -176,32 +214,26 @@ class CsvReader:
             if pos >= n:
                 if self._more():
                     continue
-                # The end of the text ends the record.
                 if state == _QUOTED:
                     raise ValidationError("%s line %d: a quoted field is not closed (the file "
                                           "ends inside it)" % (self.name, line))
                 if state == _FIELD and not fields:
                     return None  # nothing left after all
-                fields.append(self._field(pieces, state == _QUOTE, line))
-                if len(fields) > max_fields:
-                    raise FieldCountError(line, max_fields)
-                self._next_line = line + breaks + 1
-                return fields
-            if state == _FIELD:
+                ends, stop = "", n  # the end of the text ends the record
+            elif state == _FIELD:
                 if buf[pos] == '"':
                     state = _QUOTED
                     self._pos = pos + 1
                 else:
                     state = _UNQUOTED
                 continue
-            if state == _UNQUOTED:
+            elif state == _UNQUOTED:
                 found = _UNQUOTED_END.search(buf, pos)
                 stop = n if found is None else found.start()
                 if stop > pos:
                     pieces.append(buf[pos:stop])
                     size += stop - pos
-                    total += stop - pos
-                    self._check_growth(size, total, line)
+                    self._check_growth(size, done + size, line)
                 self._pos = stop
                 if found is None:
                     continue
@@ -211,11 +243,9 @@ class CsvReader:
                 if stop < 0:
                     stop = n
                 if stop > pos:
-                    piece = buf[pos:stop]
-                    pieces.append(piece)
+                    pieces.append(buf[pos:stop])
                     size += stop - pos
-                    total += stop - pos
-                    self._check_growth(size, total, line)
+                    self._check_growth(size, done + size, line)
                 self._pos = stop if stop == n else stop + 1
                 if stop < n:
                     state = _QUOTE
@@ -225,7 +255,6 @@ class CsvReader:
                 if ends == '"':
                     pieces.append('"')
                     size += 1
-                    total += 1
                     self._pos = pos + 1
                     state = _QUOTED
                     continue
@@ -235,11 +264,22 @@ class CsvReader:
                         "is written as two quotes"
                         % (self.name, line + breaks + _breaks("".join(pieces)), ends))
                 stop = pos
-            # A field ends at ``stop`` (a comma or a line break).
+            # A field ends at ``stop`` (a comma, a line break or the end of the text).
             value = self._field(pieces, state == _QUOTE, line)
             if state == _QUOTE and value:
                 breaks += _breaks(value)
             fields.append(value)
+            if value:
+                # Joined, a field takes as many bytes a character as its widest one needs.
+                if exact:
+                    done += sys.getsizeof(value) - _EMPTY_SIZE
+                else:
+                    done += len(value)
+                    if 4 * done + _HEADER_BYTES * len(fields) > limit:
+                        exact = True
+                        done = sum(sys.getsizeof(f) - _EMPTY_SIZE for f in fields if f)
+                if done > limit:
+                    self._record_too_large(line)
             if len(fields) > max_fields:
                 raise FieldCountError(line, max_fields)
             pieces = []
@@ -265,10 +305,11 @@ class CsvReader:
     # -- limits ------------------------------------------------------------
 
     def _check_growth(self, size: int, total: int, line: int) -> None:
-        # Characters are a lower bound of UTF-8 bytes: over the limit already.
+        # Characters are a lower bound of UTF-8 bytes, and of the bytes Python keeps a
+        # string in: over the limit already.
         if size > self.max_field_bytes:
             self._field_too_large(line)
-        if total > self.max_record_chars:
+        if total > self.max_record_bytes:
             self._record_too_large(line)
 
     def _check_size(self, field: str, line: int) -> None:
@@ -281,6 +322,7 @@ class CsvReader:
                             "nothing was imported" % (self.name, line, self.max_field_bytes))
 
     def _record_too_large(self, line: int) -> None:
-        raise FieldSizeError("%s line %d: the record is longer than %d characters (4 x "
-                            "max_field_bytes); nothing was imported"
-                            % (self.name, line, self.max_record_chars))
+        raise FieldSizeError("%s line %d: the record is larger than %d bytes as text (a "
+                            "character takes 1, 2 or 4 bytes, as wide as the widest of its "
+                            "field); nothing was imported"
+                            % (self.name, line, self.max_record_bytes))

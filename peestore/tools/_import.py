@@ -20,6 +20,7 @@ What an upload can cost is bounded as it is read (``peestore.zipguard``,
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import json
 import os
@@ -43,7 +44,8 @@ from ._zip import Archive, open_member, open_zip
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+    from typing import (IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
+                        Union)
     Progress = Callable[[str, int], None]
 
 __all__ = ["import_csv", "load_zip", "ImportResult", "MODES", "AUDIT_SKIPPED"]
@@ -57,6 +59,11 @@ AUDIT_SKIPPED = ("the audit log is never imported: entries are written by the wr
 
 # A header's field longer than this and than every column name cannot name a column.
 _MAX_NAME_BYTES = 256
+
+#: A record's fields may take this many times ``max_field_bytes`` in memory, as Python
+#: strings (1, 2 or 4 bytes a character): one field at the limit whatever its characters,
+#: or several of plain text.
+RECORD_FIELDS = 5
 
 # Bound parameters per INSERT of a table without a model: under SQLite's old limit of 999.
 _MAX_PARAMS = 900
@@ -120,6 +127,9 @@ def load_zip(src: Union[str, os.PathLike, IO[bytes]], *,
         order = foreign_key_order(infos)
         counts: Dict[str, int] = {}
         limits = (max_field_bytes, max_bytes)
+        # Every file is read once before the write lock is taken: a file that breaks a
+        # limit or is malformed fails here, and one without records is not read again.
+        records = {table: _scan(archive, plans[table], limits) for table in order}
         try:
             with write_transaction(db):
                 if mode == "replace":
@@ -128,7 +138,7 @@ def load_zip(src: Union[str, os.PathLike, IO[bytes]], *,
                         _delete_all(db, table)
                 for table in order:
                     counts[table] = _import_table(archive, plans[table], limits, progress,
-                                                  mode)
+                                                  mode, records[table])
                 _reset_sequences(db, [infos[t] for t in order])
         except peewee.DatabaseError as exc:
             raise ValidationError("import failed, nothing was imported: %s" % exc) from None
@@ -204,7 +214,7 @@ def _header(archive: Archive, member: str, info: TableInfo,
     try:
         with _text(archive, member, max_bytes) as text:
             reader = CsvReader(text, member, max_field_bytes=longest,
-                               max_record_chars=(longest + 1) * len(columns))
+                               max_record_bytes=4 * (longest + 1) * len(columns))
             header = reader.read(len(columns)) or []
     except FieldCountError:
         raise ValidationError("%s: the header has more than the %d columns of table %s; %s"
@@ -329,7 +339,7 @@ def _hook_error(plan: _Plan, line: int, exc: ValueError) -> ValidationError:
 
 
 def _import_table(archive: Archive, plan: _Plan, limits: Tuple[int, int],
-                  progress: Optional[Progress], mode: str) -> int:
+                  progress: Optional[Progress], mode: str, records: int) -> int:
     """Load one file as one audited write: a single ``import`` entry for the table
     (record_id ``*``, after ``{table, rows, mode}``) by the importing actor."""
     info = plan.info
@@ -340,7 +350,7 @@ def _import_table(archive: Archive, plan: _Plan, limits: Tuple[int, int],
         info.component
 
     def run(_: None) -> Tuple[int, list]:
-        count = _load(archive, plan, limits, progress)
+        count = _load(archive, plan, limits, progress) if records else 0
         return count, [("*", None, {"table": info.name, "rows": count, "mode": mode})]
 
     # audited=True: a model with Meta.audited = False (a log of its own) has no entry
@@ -348,38 +358,56 @@ def _import_table(archive: Archive, plan: _Plan, limits: Tuple[int, int],
     return write(target, "import", run, audited=True).result
 
 
-def _load(archive: Archive, plan: _Plan, limits: Tuple[int, int],
-          progress: Optional[Progress]) -> int:
+def _records(archive: Archive, plan: _Plan, limits: Tuple[int, int]
+             ) -> Iterator[Tuple[int, List[Optional[str]]]]:
+    """``(line, record)`` for each record of the file after its header, as many values
+    as the header has columns."""
     max_field_bytes, max_bytes = limits
     width = len(plan.header)
-    count = 0
-    insert = _insert_each if plan.model is not None else _insert_batched
     try:
         with _text(archive, plan.member, max_bytes) as text:
             reader = CsvReader(text, plan.member, max_field_bytes=max_field_bytes,
-                               max_record_chars=4 * max_field_bytes)
+                               max_record_bytes=RECORD_FIELDS * max_field_bytes)
             reader.read(width)  # the header, checked already
-
-            def rows():
-                nonlocal count
-                while True:
-                    try:
-                        record = reader.read(width)
-                    except FieldCountError as exc:
-                        raise plan.error(exc.line, None, "more values than the header's %d "
-                                         "columns" % width) from None
-                    if record is None:
-                        return
-                    if len(record) != width:
-                        raise plan.error(reader.line, None, "%d values for %d columns"
-                                         % (len(record), width))
-                    yield reader.line, plan.values(reader.line, record)
-                    count += 1
-                    if progress is not None and count % 1000 == 0:
-                        progress(plan.info.name, count)
-            insert(plan, rows())
+            while True:
+                try:
+                    record = reader.read(width)
+                except FieldCountError as exc:
+                    raise plan.error(exc.line, None, "more values than the header's %d "
+                                     "columns" % width) from None
+                if record is None:
+                    return
+                if len(record) != width:
+                    raise plan.error(reader.line, None, "%d values for %d columns"
+                                     % (len(record), width))
+                yield reader.line, record
     except UnicodeDecodeError as exc:
         raise _unreadable(plan.member, exc) from None
+
+
+def _scan(archive: Archive, plan: _Plan, limits: Tuple[int, int]) -> int:
+    """How many records the file holds, once it has been read through its limits."""
+    count = 0
+    with contextlib.closing(_records(archive, plan, limits)) as records:
+        for _ in records:
+            count += 1
+    return count
+
+
+def _load(archive: Archive, plan: _Plan, limits: Tuple[int, int],
+          progress: Optional[Progress]) -> int:
+    count = 0
+    insert = _insert_each if plan.model is not None else _insert_batched
+
+    def rows() -> Iterator[Tuple[int, List[Any]]]:
+        nonlocal count
+        with contextlib.closing(_records(archive, plan, limits)) as records:
+            for line, record in records:
+                yield line, plan.values(line, record)
+                count += 1
+                if progress is not None and count % 1000 == 0:
+                    progress(plan.info.name, count)
+    insert(plan, rows())
     if progress is not None:
         progress(plan.info.name, count)
     return count
