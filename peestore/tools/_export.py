@@ -39,16 +39,16 @@ from ..model._values import ANY, INTEGER, NUMBER, STRING, field_kind
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
+    from typing import Any, Callable, Iterator, Optional, Sequence, Union
     Progress = Callable[[str, int], None]
 
-__all__ = ["export_csv", "stream_export", "export_steps", "cell_text", "cell_writer",
-           "is_text", "is_json", "neutralised", "FORMULA_START"]
+__all__ = ["export_csv", "export_steps", "cell_text", "cell_writer", "is_text", "is_json",
+           "neutralised", "FORMULA_START"]
 
 #: Rows fetched per page on PostgreSQL and MariaDB.
 PAGE_ROWS = 1000
 
-#: Rows between two progress reports (and two flushes of a streamed response).
+#: Rows between two progress reports.
 STEP_ROWS = 1000
 
 
@@ -176,10 +176,12 @@ def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[st
                  models: Optional[Sequence[type]] = None) -> Iterator[None]:
     """Write the export zip to ``fileobj``, yielding every ``STEP_ROWS`` rows.
 
-    A generator, so a caller can hand on what was written so far (a streamed
-    HTTP response) or report progress.  ``tables`` are table or component
-    names (``models`` add to the registered models that name components).
-    Opens a connection if this thread has none.
+    A generator, so a caller can report progress.  ``tables`` are table or
+    component names (``models`` add to the registered models that name
+    components).  Opens a connection if this thread has none.  Each row goes
+    on to the compressor as it is written (the text layer keeps a few KB),
+    and the compressor writes to ``fileobj``: memory stays flat whatever the
+    size of the rows.
     """
     with open_connection(db):
         if tables is not None:
@@ -246,37 +248,3 @@ def write_export(dest: Union[str, os.PathLike], *, database: Optional[peewee.Dat
             pass
         raise
     return dest
-
-
-class _Sink:
-    """A write-only byte buffer: ``ZipFile`` writes into it, the response drains it."""
-
-    def __init__(self) -> None:
-        self._parts: List[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts = []
-        return data
-
-
-def stream_export(database: Optional[peewee.Database] = None,
-                  tables: Optional[Sequence[str]] = None,
-                  models: Optional[Sequence[type]] = None) -> Iterator[bytes]:
-    """The export zip as an iterator of byte chunks, for a streamed HTTP response."""
-    db = get_database(database)
-    sink = _Sink()
-    for _ in export_steps(sink, db, tables, models=models):
-        chunk = sink.take()
-        if chunk:
-            yield chunk
-    chunk = sink.take()
-    if chunk:
-        yield chunk
