@@ -336,6 +336,26 @@ def test_export_pages_through_large_tables(connect_db, tmp_path, monkeypatch):
     assert [r[1] for r in rows["csv_line.csv"][1:]] == [f"l{i}" for i in range(50)]
 
 
+def test_export_pages_of_large_rows_hold_fewer_rows(connect_db, tmp_path, monkeypatch,
+                                                    backend, caplog):
+    """On PostgreSQL and MariaDB pages are sized by the bytes of their rows (here about
+    5 rows of 200 bytes a page, after a first page of 10): the table comes out whole."""
+    import logging
+
+    from peestore.tools import _export as export
+
+    monkeypatch.setattr(export, "PAGE_BYTES", 1000)
+    connect_db(MODELS)
+    Line.insert_many([{"name": "%03d" % i + "x" * 200} for i in range(40)]).execute()
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        rows = _read_zip(peestore.export_csv(tmp_path / "o.zip", tables=["csv_line"]))
+    assert [r[1][:3] for r in rows["csv_line.csv"][1:]] == ["%03d" % i for i in range(40)]
+    pages = [r.msg[1][-1] for r in caplog.records if isinstance(r.msg, tuple)
+             and 'FROM "csv_line"' in r.msg[0].replace("`", '"') and "LIMIT" in r.msg[0]]
+    if backend != "sqlite":
+        assert pages[0] == 10 and 1 <= max(pages[1:]) <= 5, pages
+
+
 def test_export_memory_stays_flat(sqlite_db, tmp_path):
     """Python memory during an export does not grow with the table (traced, 50,000 rows)."""
     import tracemalloc

@@ -2,7 +2,8 @@
 
 Memory stays flat whatever the table size: rows come from the database
 through a cursor (SQLite) or in primary-key pages (PostgreSQL, MariaDB, whose
-drivers otherwise fetch a whole result set at once), and each row goes
+drivers otherwise fetch a whole result set at once) of at most
+``PAGE_ROWS`` rows and about ``PAGE_BYTES`` of values, and each row goes
 straight into a deflated zip entry opened with ``ZipFile.open(name, "w")``.
 The whole export is one read transaction, so the files agree with each other.
 
@@ -45,8 +46,12 @@ if TYPE_CHECKING:
 __all__ = ["export_csv", "export_steps", "cell_text", "cell_writer", "is_text", "is_json",
            "neutralised", "FORMULA_START"]
 
-#: Rows fetched per page on PostgreSQL and MariaDB.
+#: Rows fetched per page on PostgreSQL and MariaDB, at most ...
 PAGE_ROWS = 1000
+#: ... and about this many bytes of values: a page of large rows holds fewer.
+PAGE_BYTES = 1 << 20
+#: Rows of a table's first page, before the size of its rows is known.
+FIRST_PAGE_ROWS = 10
 
 #: Rows between two progress reports.
 STEP_ROWS = 1000
@@ -157,8 +162,9 @@ def _rows(db: peewee.Database, info: TableInfo) -> Iterator[tuple]:
         return
     positions = [info.columns.index(name) for name in info.primary_key]
     last = None
+    size = min(FIRST_PAGE_ROWS, PAGE_ROWS)
     while True:
-        page = query.order_by(*key).limit(PAGE_ROWS)
+        page = query.order_by(*key).limit(size)
         if last is not None:
             if len(key) == 1:
                 page = page.where(key[0] > last[0])
@@ -166,9 +172,12 @@ def _rows(db: peewee.Database, info: TableInfo) -> Iterator[tuple]:
                 page = page.where(peewee.Tuple(*key) > peewee.Tuple(*last))
         rows = list(page.tuples())
         yield from rows
-        if len(rows) < PAGE_ROWS:
+        if len(rows) < size:
             return
         last = [rows[-1][i] for i in positions]
+        # The next page holds about PAGE_BYTES of rows like these.
+        taken = sum(len(v) if isinstance(v, (str, bytes)) else 8 for row in rows for v in row)
+        size = max(1, min(PAGE_ROWS, PAGE_BYTES * len(rows) // max(taken, 1)))
 
 
 def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[str]] = None,
