@@ -465,3 +465,30 @@ def test_blank_lines_are_no_rows(sqlite_db, tmp_path):
     path = _zip_text(tmp_path / "c.zip", HEADER + "\r\r\n\n\r" + "1,m,SN,idle,,0,x\r\n")
     with pytest.raises(ValidationError, match="machine.csv line 6, column created_at"):
         peestore.import_csv(path)
+
+
+EMOJI = "\U0001F600"
+
+
+@pytest.mark.parametrize("fields", [
+    # four fields just under 1 MiB of UTF-8, one emoji each: 4 bytes a character
+    ["a" * (MIB - 40) + EMOJI] * 4,
+    # one such field, then one of emoji only (4 MiB of UTF-8, 1M characters)
+    ["a" * (MIB - 40) + EMOJI, EMOJI * (MIB - 8)],
+    # ASCII then the emoji-only field
+    ["a" * (MIB - 40), "b" * (MIB - 40), EMOJI * (MIB - 8)],
+], ids=["four-wide", "wide-then-emoji", "ascii-then-emoji"])
+def test_wide_characters_keep_a_record_within_its_memory(tmp_path, fields):
+    """A record's limit counts the bytes Python keeps its strings in (1, 2 or 4 a
+    character), and a field's UTF-8 bytes are counted as it is read: records of wide
+    characters are refused holding not much more than the record's 5 MiB (the rule is
+    20 MB of idle; the reader used to reach 17 MB on its own here)."""
+    texts = fields + ["x"] * (4 - len(fields))  # name, serial, status, location
+    row = "7,%s,1.0,2026-01-01T00:00:00\r\n" % ",".join(texts)
+    path = _write_member(tmp_path / "w.zip", "machine.csv", [HEADER, row],
+                         method=zipfile.ZIP_STORED)
+    result = _import_in_child(tmp_path / "t.db", path)
+    assert "TooLargeError" in result["error"], result
+    assert "machine.csv line 2: " in result["message"]
+    _assert_bounded(result)
+    assert result["peak_kb"] < 10 * 1024, result

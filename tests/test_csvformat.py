@@ -98,9 +98,28 @@ def test_field_size_counts_utf8_bytes():
         _all(_reader("éééééé,x\n", max_field_bytes=10))
 
 
+def test_skip_refuses_what_read_refuses_without_keeping_the_text(monkeypatch):
+    """skip() applies every limit and reports every malformed record as read() does."""
+    cases = [('a,b\r\n"x,1\r\n', ValidationError, "line 2: a quoted field is not closed"),
+             ('"a\r\n\rb"x,1\r\n', ValidationError, "line 3: 'x' after a closing quote"),
+             ("x" * 200 + "\r\n", TooLargeError, "a field is longer than 100 bytes"),
+             ('"' + "é" * 60 + '"\r\n', TooLargeError, "a field is longer than 100 bytes"),
+             (",".join(["x" * 90] * 5) + "\r\n", TooLargeError, "take more than 300 bytes"),
+             (",".join("abcdefghijkl") + "\r\n", FieldCountError, "more than 10 fields")]
+    for text, error, message in cases:
+        for chunk in (3, 4096):
+            monkeypatch.setattr(csvformat, "CHUNK_CHARS", chunk)
+            for method in ("read", "skip"):
+                reader = CsvReader(io.StringIO(text), "t.csv", max_field_bytes=100,
+                                   max_record_bytes=300)
+                with pytest.raises(error, match=message):
+                    while getattr(reader, method)(10) is not None:
+                        pass
+
+
 def test_a_long_record_is_refused():
     """A record of many fields each under the limit is refused past max_record_bytes."""
-    with pytest.raises(TooLargeError, match="record is larger than 100 bytes as text"):
+    with pytest.raises(TooLargeError, match="the record's fields take more than 100 bytes as text"):
         _all(_reader(",".join(["x" * 20] * 10) + "\n", max_field_bytes=50,
                      max_record_bytes=100))
 
@@ -113,8 +132,8 @@ def test_the_record_limit_counts_the_bytes_python_keeps(quote, monkeypatch):
     wide = quote + "a" * 996 + "\U0001F600" + quote
     narrow = quote + "a" * 1000 + quote
     for chunk in (64, 4096):
-        with pytest.raises(TooLargeError, match="t.csv line 1: the record is larger than "
-                                                "5000 bytes as text"):
+        with pytest.raises(TooLargeError, match="t.csv line 1: the record's fields take "
+                                                "more than 5000 bytes as text"):
             _all(_reader(",".join([wide] * 4) + "\r\n", max_field_bytes=1000,
                          max_record_bytes=5000, chunk=chunk, monkeypatch=monkeypatch))
         assert len(_all(_reader(",".join([narrow] * 4) + "\r\n" + wide + ",x\r\n",
@@ -183,9 +202,18 @@ def test_any_line_ends_and_blank_lines_read_back(records, trailing, chunk):
     csvformat.CHUNK_CHARS = chunk
     try:
         got = _all(_reader(text))
+        skipper = _reader(text)
+        skipped = []
+        while True:
+            count = skipper.skip(100)
+            if count is None:
+                break
+            skipped.append((skipper.line, count))
     finally:
         csvformat.CHUNK_CHARS = saved
     assert got == expected
+    # skip checks and counts the same records without holding their values.
+    assert skipped == [(line, len(record)) for line, record in expected]
     assert [r for r in csv.reader(io.StringIO(text, newline="")) if r] == [
         ["" if v is None else v for v in r] for _, r in expected]
 

@@ -37,8 +37,10 @@ needs_quotes = re.compile('[,"\r\n]').search
 _UNQUOTED_END = re.compile("[,\r\n]")
 _BLANK = re.compile("[\r\n]+")
 _EMPTY_SIZE = sys.getsizeof("")
+# The size of a string of 2- or 4-byte characters beyond its characters' bytes.
+_HEADERS = {2: sys.getsizeof("\u0100") - 2, 4: sys.getsizeof("\U0001F600") - 4}
 # What a string's header takes beyond an empty string's, at most (a 4-byte string's).
-_HEADER_BYTES = sys.getsizeof("\U0001F600") - 4 - _EMPTY_SIZE
+_HEADER_BYTES = _HEADERS[4] - _EMPTY_SIZE
 
 # Reader states between two chunks of text.
 _FIELD, _UNQUOTED, _QUOTED, _QUOTE = range(4)
@@ -61,10 +63,15 @@ def record_text(fields: Iterable[Optional[str]]) -> str:
     return ",".join([cell(value) for value in fields]) + "\r\n"
 
 
-def _text_bytes(text: str) -> int:
-    """The bytes ``text``'s characters take in memory (1, 2 or 4 each, as CPython keeps
-    a string: as wide as its widest character needs), give or take its header."""
-    return sys.getsizeof(text) - _EMPTY_SIZE
+def _kind(text: str) -> int:
+    """The bytes a character of ``text`` takes in memory: 1, 2 or 4, as CPython keeps a
+    string (as many as its widest character needs)."""
+    size, count = sys.getsizeof(text), len(text)
+    if size >= _HEADERS[4] + 4 * count:
+        return 4
+    if size >= _HEADERS[2] + 2 * count:
+        return 2
+    return 1
 
 
 def _breaks(text: str) -> int:
@@ -105,8 +112,6 @@ class CsvReader:
         # A field this many characters or fewer cannot be over max_field_bytes
         # (UTF-8 needs at most 4 bytes a character): no need to encode it.
         self._safe_chars = max_field_bytes // 4
-        # Nor can a line this short be over either limit.
-        self._safe_line = max(0, min(max_field_bytes, max_record_bytes - 2 * _EMPTY_SIZE)) // 4
         self._buf = ""
         self._pos = 0
         self._eof = False
@@ -135,6 +140,15 @@ class CsvReader:
 
     def read(self, max_fields: int) -> Optional[List[Optional[str]]]:
         """The next record, or None at the end; ``FieldCountError`` past ``max_fields``."""
+        return self._next(max_fields, True)
+
+    def skip(self, max_fields: int) -> Optional[int]:
+        """Check the next record as ``read`` does, without holding its values; its
+        number of fields, or None at the end."""
+        record = self._next(max_fields, False)
+        return None if record is None else len(record)
+
+    def _next(self, max_fields: int, keep: bool) -> Optional[List[Optional[str]]]:
         while True:
             buf, pos = self._buf, self._pos
             if pos >= len(buf):
@@ -162,7 +176,7 @@ class CsvReader:
                 self._no_end = len(buf)
                 if len(buf) - pos <= CHUNK_CHARS and self._more():
                     continue  # no whole line in the buffer yet: read on
-                record = self._record(max_fields)
+                record = self._record(max_fields, keep)
                 if record is not None:
                     return record
                 continue
@@ -174,7 +188,7 @@ class CsvReader:
                 core = core[:cut]
                 end = pos + cut
             if '"' in core:
-                record = self._record(max_fields)  # quoted fields: one by one
+                record = self._record(max_fields, keep)  # quoted fields: one by one
                 if record is not None:
                     return record
                 continue
@@ -187,27 +201,29 @@ class CsvReader:
             fields = core.split(",")
             if len(fields) > max_fields:
                 raise FieldCountError(self.line, max_fields)
-            if len(core) > self._safe_line:
-                if _text_bytes(core) > self.max_record_bytes:
-                    self._record_too_large(self.line)
+            room = self.max_record_bytes - _HEADER_BYTES * len(fields)
+            if 4 * len(core) > room and _kind(core) * len(core) > room:
+                self._record_too_large(self.line)
+            if len(core) > self._safe_chars:
                 for field in fields:
                     self._check_size(field, self.line)
             return [field or None for field in fields]
 
-    def _record(self, max_fields: int) -> Optional[List[Optional[str]]]:
+    def _record(self, max_fields: int, keep: bool) -> Optional[List[Optional[str]]]:
         """Read one record field by field, from the buffer and as many chunks as it takes;
-        None for a blank line."""
+        None for a blank line.  Unless ``keep``, its fields are checked and counted but
+        their text is not kept (each is None)."""
         line = self._next_line
         self.line = line
         fields: List[Optional[str]] = []
         pieces: List[str] = []
-        size = 0  # characters of the current field so far
-        # What the finished fields take: a lower bound of their bytes (their characters)
-        # until they could be near the limit, their bytes from then on.
-        done = 0
-        exact = False
-        limit = self.max_record_bytes
+        # The current field so far: its characters, its UTF-8 bytes, and the bytes a
+        # character will take once its pieces are joined (its widest character's).
+        size = utf8 = 0
+        kind = 1
+        done = 0  # bytes the record's finished fields take
         breaks = 0  # line breaks inside quoted fields
+        cr_end = False  # the quoted text so far ends with CR (a LF next is its CRLF)
         state = _FIELD
         while True:
             buf, pos, n = self._buf, self._pos, len(self._buf)
@@ -227,90 +243,80 @@ class CsvReader:
                 else:
                     state = _UNQUOTED
                 continue
-            elif state == _UNQUOTED:
-                found = _UNQUOTED_END.search(buf, pos)
-                stop = n if found is None else found.start()
-                if stop > pos:
-                    pieces.append(buf[pos:stop])
-                    size += stop - pos
-                    self._check_growth(size, done + size, line)
-                self._pos = stop
-                if found is None:
-                    continue
-                ends = buf[stop]
-            elif state == _QUOTED:
-                stop = buf.find('"', pos)
-                if stop < 0:
-                    stop = n
-                if stop > pos:
-                    pieces.append(buf[pos:stop])
-                    size += stop - pos
-                    self._check_growth(size, done + size, line)
-                self._pos = stop if stop == n else stop + 1
-                if stop < n:
-                    state = _QUOTE
-                continue
-            else:  # _QUOTE: a quote in a quoted field, doubled or closing
+            elif state == _QUOTE:  # a quote in a quoted field, doubled or closing
                 ends = buf[pos]
                 if ends == '"':
-                    pieces.append('"')
+                    if keep:
+                        pieces.append('"')
                     size += 1
+                    utf8 += 1
+                    cr_end = False
                     self._pos = pos + 1
                     state = _QUOTED
                     continue
                 if ends not in ",\r\n":
                     raise ValidationError(
                         "%s line %d: %r after a closing quote; a quote inside a quoted field "
-                        "is written as two quotes"
-                        % (self.name, line + breaks + _breaks("".join(pieces)), ends))
+                        "is written as two quotes" % (self.name, line + breaks, ends))
                 stop = pos
-            # A field ends at ``stop`` (a comma, a line break or the end of the text).
-            value = self._field(pieces, state == _QUOTE, line)
-            if state == _QUOTE and value:
-                breaks += _breaks(value)
-            fields.append(value)
-            if value:
-                # Joined, a field takes as many bytes a character as its widest one needs.
-                if exact:
-                    done += sys.getsizeof(value) - _EMPTY_SIZE
+            else:  # _UNQUOTED or _QUOTED: take the text up to the field's next mark
+                if state == _UNQUOTED:
+                    found = _UNQUOTED_END.search(buf, pos)
+                    stop = n if found is None else found.start()
                 else:
-                    done += len(value)
-                    if 4 * done + _HEADER_BYTES * len(fields) > limit:
-                        exact = True
-                        done = sum(sys.getsizeof(f) - _EMPTY_SIZE for f in fields if f)
-                if done > limit:
-                    self._record_too_large(line)
+                    stop = buf.find('"', pos)
+                    if stop < 0:
+                        stop = n
+                if stop > pos:
+                    piece = buf[pos:stop]
+                    if keep:
+                        pieces.append(piece)
+                    size += stop - pos
+                    if piece.isascii():
+                        utf8 += stop - pos
+                    else:
+                        utf8 += len(piece.encode("utf-8", "surrogatepass"))
+                        kind = max(kind, _kind(piece))
+                    if utf8 > self.max_field_bytes:
+                        self._field_too_large(line)
+                    if done + kind * size > self.max_record_bytes:
+                        self._record_too_large(line)
+                    if state == _QUOTED:
+                        breaks += _breaks(piece) - (cr_end and piece[0] == "\n")
+                        cr_end = piece[-1] == "\r"
+                if state == _QUOTED:
+                    self._pos = stop if stop == n else stop + 1
+                    if stop < n:
+                        state = _QUOTE
+                    continue
+                self._pos = stop
+                if found is None:
+                    continue
+                ends = buf[stop]
+            # A field ends at ``stop`` (a comma, a line break or the end of the text).
+            if not size:
+                fields.append("" if state == _QUOTE and keep else None)
+            else:
+                fields.append(("".join(pieces) if len(pieces) > 1 else pieces[0])
+                              if keep else None)
+                done += kind * size + _HEADER_BYTES
             if len(fields) > max_fields:
                 raise FieldCountError(line, max_fields)
-            pieces = []
-            size = 0
             self._pos = stop + 1
             if ends == ",":
+                pieces = []
+                size = utf8 = 0
+                kind = 1
+                cr_end = False
                 state = _FIELD
                 continue
             self._skip_lf = ends == "\r"
             self._next_line = line + breaks + 1
-            if len(fields) == 1 and fields[0] is None:
+            if len(fields) == 1 and not size and state != _QUOTE:
                 return None  # a blank line (a CR line end): no record
             return fields
 
-    def _field(self, pieces: List[str], quoted: bool, line: int) -> Optional[str]:
-        value = pieces[0] if len(pieces) == 1 else "".join(pieces)
-        if len(value) > self._safe_chars:
-            self._check_size(value, line)
-        if not value and not quoted:
-            return None
-        return value
-
     # -- limits ------------------------------------------------------------
-
-    def _check_growth(self, size: int, total: int, line: int) -> None:
-        # Characters are a lower bound of UTF-8 bytes, and of the bytes Python keeps a
-        # string in: over the limit already.
-        if size > self.max_field_bytes:
-            self._field_too_large(line)
-        if total > self.max_record_bytes:
-            self._record_too_large(line)
 
     def _check_size(self, field: str, line: int) -> None:
         if len(field) > self.max_field_bytes or len(field.encode("utf-8", "surrogatepass")) \
@@ -322,7 +328,7 @@ class CsvReader:
                             "nothing was imported" % (self.name, line, self.max_field_bytes))
 
     def _record_too_large(self, line: int) -> None:
-        raise FieldSizeError("%s line %d: the record is larger than %d bytes as text (a "
-                            "character takes 1, 2 or 4 bytes, as wide as the widest of its "
-                            "field); nothing was imported"
+        raise FieldSizeError("%s line %d: the record's fields take more than %d bytes as text "
+                            "(1, 2 or 4 bytes a character, as many as the widest character "
+                            "of a field needs); nothing was imported"
                             % (self.name, line, self.max_record_bytes))

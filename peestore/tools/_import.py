@@ -358,10 +358,11 @@ def _import_table(archive: Archive, plan: _Plan, limits: Tuple[int, int],
     return write(target, "import", run, audited=True).result
 
 
-def _records(archive: Archive, plan: _Plan, limits: Tuple[int, int]
+def _records(archive: Archive, plan: _Plan, limits: Tuple[int, int], keep: bool = True
              ) -> Iterator[Tuple[int, List[Optional[str]]]]:
     """``(line, record)`` for each record of the file after its header, as many values
-    as the header has columns."""
+    as the header has columns (unless ``keep``, the record's values are all None: it
+    is only checked)."""
     max_field_bytes, max_bytes = limits
     width = len(plan.header)
     try:
@@ -369,26 +370,29 @@ def _records(archive: Archive, plan: _Plan, limits: Tuple[int, int]
             reader = CsvReader(text, plan.member, max_field_bytes=max_field_bytes,
                                max_record_bytes=RECORD_FIELDS * max_field_bytes)
             reader.read(width)  # the header, checked already
+            read = reader.read if keep else reader.skip
             while True:
                 try:
-                    record = reader.read(width)
+                    record = read(width)
                 except FieldCountError as exc:
                     raise plan.error(exc.line, None, "more values than the header's %d "
                                      "columns" % width) from None
                 if record is None:
                     return
-                if len(record) != width:
+                count = len(record) if keep else record
+                if count != width:
                     raise plan.error(reader.line, None, "%d values for %d columns"
-                                     % (len(record), width))
-                yield reader.line, record
+                                     % (count, width))
+                yield reader.line, record if keep else []
     except UnicodeDecodeError as exc:
         raise _unreadable(plan.member, exc) from None
 
 
 def _scan(archive: Archive, plan: _Plan, limits: Tuple[int, int]) -> int:
-    """How many records the file holds, once it has been read through its limits."""
+    """How many records the file holds, once it has been read through its limits
+    (without holding any record's text)."""
     count = 0
-    with contextlib.closing(_records(archive, plan, limits)) as records:
+    with contextlib.closing(_records(archive, plan, limits, keep=False)) as records:
         for _ in records:
             count += 1
     return count
