@@ -64,19 +64,27 @@ def build(path: str, rows: int, row_kb: int) -> None:
 
 
 def download(port: int, path: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    try:
-        conn.request("GET", path)
-        res = conn.getresponse()
-        assert res.status == 200, (res.status, res.read()[:200])
-        total = 0
-        while True:
-            piece = res.read(65536)
-            if not piece:
-                return total
-            total += len(piece)
-    finally:
-        conn.close()
+    """Read the download, in pieces; its size.  A 503 (the server has not yet seen
+    the previous client go, so its download slot is still taken) is tried again."""
+    for _ in range(100):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        try:
+            conn.request("GET", path)
+            res = conn.getresponse()
+            if res.status == 503:
+                res.read()
+                time.sleep(0.1)
+                continue
+            assert res.status == 200, (res.status, res.read()[:200])
+            total = 0
+            while True:
+                piece = res.read(65536)
+                if not piece:
+                    return total
+                total += len(piece)
+        finally:
+            conn.close()
+    raise RuntimeError("no download slot came free")
 
 
 def main(argv: list) -> int:
