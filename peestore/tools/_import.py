@@ -1,8 +1,11 @@
 """CSV import: load a zip as ``export_csv`` makes it, all or nothing.
 
 Every file is checked (a known table or component, a header naming the
-table's columns) before anything is written; then the whole zip goes in one
-transaction, parents before children.  Each row is checked as ``POST /C/``
+table's columns) and then read through once (the records' shape and size
+limits, no values kept) before the write lock is taken; then the whole zip
+goes in one transaction, parents before children.  ``replace`` is refused
+while a table outside the zip refers to rows it would delete.  Each row is
+checked as ``POST /C/``
 checks a body: every cell converted by its field's type, then NOT NULL,
 length, ``choices`` and range (``peestore.checks``).  A table of a
 registered model gets that model's fields and its ``before_insert`` and
@@ -13,9 +16,9 @@ columns (type, NOT NULL, varchar length) and has no hooks.  Primary keys and
 everything back: a ``ValidationError`` names the file, the line and the field.
 
 The audit log is never imported (its file is skipped and the answer says
-so): each imported table gets one ``import`` entry by the importing actor.
-What an upload can cost is bounded as it is read (``peestore.zipguard``,
-``peestore.csvformat``).
+so): each imported table gets one ``import`` entry by the importing actor,
+whether its model is audited or not.  What an upload can cost is bounded as
+it is read (``._zip``, ``._csv``).
 """
 from __future__ import annotations
 
