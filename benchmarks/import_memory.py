@@ -14,7 +14,11 @@ over idle, the time and the outcome.  The cases:
 - ``bomb``: a 1 MB zip whose one field inflates to 1 GiB of zeros;
 - ``wide_header``: a header of 1,000,000 columns;
 - ``big_field``: one 100 MB field;
-- ``wide_row``: a valid header, then a row of 1,000,000 short fields.
+- ``wide_row``: a valid header, then a row of 1,000,000 short fields;
+- ``ucs4_record``: one record of four fields just under the 1 MiB limit,
+  each with one emoji (Python keeps such a string in 4 bytes a character);
+- ``blank_lines``: the header, then 255 MiB of blank lines (CR with an LF
+  now and then, under the inflation ratio): no record at all.
 
 Run it against another checkout with ``PYTHONPATH=that/checkout`` (only
 ``--cases legit`` makes sense for a version without the limits).
@@ -25,6 +29,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -32,7 +37,8 @@ import tempfile
 import time
 import zipfile
 
-CASES = ("legit", "big_rows", "bomb", "wide_header", "big_field", "wide_row")
+CASES = ("legit", "big_rows", "bomb", "wide_header", "big_field", "wide_row", "ucs4_record",
+         "blank_lines")
 HEADER = "id,name,serial,status,location,max_speed_rpm,created_at\r\n"
 CHUNK = 1 << 20
 
@@ -90,6 +96,15 @@ def _hostile(folder: str, case: str) -> str:
     if case == "big_field":
         return _member(folder, "big_field.zip", [HEADER, "1,"] + list(_repeat("x", 100 << 20))
                        + [tail], deflate=False)
+    if case == "ucs4_record":
+        field = "a" * (CHUNK - 40) + "\U0001F600"
+        return _member(folder, "ucs4_record.zip", [HEADER, "7,%s,%s,%s,%s,1.0,"
+                       "2026-01-01T00:00:00\r\n" % (field, field, field, field)],
+                       deflate=False)
+    if case == "blank_lines":
+        rng = random.Random(1)
+        block = "".join("\n" if rng.random() < 0.01 else "\r" for _ in range(CHUNK))
+        return _member(folder, "blank_lines.zip", [HEADER] + [block] * 255)
     # Stored: deflated, it would be refused for its ratio before its fields are read.
     return _member(folder, "wide_row.zip", [HEADER] + list(_repeat("ab,", 3 * 1000000))
                    + ["\r\n"], deflate=False)

@@ -1,10 +1,12 @@
-"""Backup downloads and slow readers: at most 2 at once, and a stalled one holds nothing
-the other requests need (a worker thread, the restore gate, a database connection)."""
+"""Backup and export downloads and slow readers: at most 2 at once (the two kinds share the
+slots), and a stalled one holds nothing the other requests need (a worker thread, the
+restore gate, a database connection, a read transaction)."""
 import http.client
 import io
 import json
 import socket
 import time
+import zipfile
 
 import bottle
 import peewee
@@ -54,14 +56,14 @@ def _address(url):
     return host, int(port)
 
 
-def _stalled_download(url):
-    """Ask for a backup on a socket with a tiny receive buffer and read only the status
-    line; returns (status, socket).  The caller never reads the rest."""
+def _stalled_download(url, path="/db/backup.sqlite"):
+    """Ask for a backup (or ``path``) on a socket with a tiny receive buffer and read only
+    the status line; returns (status, socket).  The caller never reads the rest."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(TIMEOUT)
     sock.connect(_address(url))
-    sock.sendall(b"GET /db/backup.sqlite HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
     line = b""
     while not line.endswith(b"\r\n"):
         part = sock.recv(1)
@@ -131,7 +133,7 @@ def test_stalled_downloads_hold_no_worker_gate_or_connection(database, db_path):
                     sock.close()
                     head, _, body = rest.partition(b"\r\n\r\n")
                     assert b"\r\nRetry-After: " in b"\r\n" + head
-                    assert "backup downloads" in json.loads(body)["detail"]
+                    assert "downloads (backups and exports)" in json.loads(body)["detail"]
             assert answers == [200, 200, 503, 503, 503, 503]
             # The copies are unlinked: nothing beside the database but its own files.
             assert [p.name for p in db_path.parent.iterdir() if p.name.startswith(".")] == []
@@ -163,6 +165,70 @@ def test_stalled_downloads_hold_no_worker_gate_or_connection(database, db_path):
             for sock in again:
                 sock.close()
         assert _until(lambda: _download_ok(url))
+
+
+def _refused(sock):
+    """The rest of a refused download's answer: its head and its JSON detail."""
+    rest = b""
+    while b"\r\n\r\n" not in rest or not rest.endswith(b"}"):
+        part = sock.recv(65536)
+        if not part:
+            break
+        rest += part
+    sock.close()
+    head, _, body = rest.partition(b"\r\n\r\n")
+    return head, json.loads(body)["detail"]
+
+
+def test_stalled_exports_hold_no_worker_gate_or_connection(database, db_path):
+    """Six clients that ask for /db/export.zip (about 10 MB) and never read, on a server
+    with 2 threads: 2 exports run, 4 get a 503 with Retry-After, and so does a backup
+    (the slots are shared); health, a create and a restore still answer meanwhile (no
+    worker, no read transaction, no gate is held); once the clients leave, the slots
+    come back."""
+    with background(_app(), threads=2, outbuf_high_watermark=1 << 20) as url:
+        stalled = []
+        try:
+            answers = []
+            for _ in range(6):
+                status, sock = _stalled_download(url, "/db/export.zip")
+                answers.append(status)
+                if status == 200:
+                    stalled.append(sock)
+                else:
+                    head, detail = _refused(sock)
+                    assert b"\r\nRetry-After: " in b"\r\n" + head
+                    assert "downloads (backups and exports) are running" in detail
+            assert answers == [200, 200, 503, 503, 503, 503]
+            status, sock = _stalled_download(url)  # a backup: no slot left either
+            assert status == 503 and "running already" in _refused(sock)[1]
+            # The exports are unlinked files: nothing beside the database but its own.
+            assert [p.name for p in db_path.parent.iterdir() if p.name.startswith(".")] == []
+
+            status, _, body = _call(url, "GET", "/db/health")
+            assert status == 200 and json.loads(body)["status"] == "ok"
+            status, _, body = _call(url, "POST", "/presses/", json.dumps({"name": "p2"}),
+                                    {"Content-Type": "application/json", **USER})
+            assert status == 201
+            status, _, body = _call(url, "POST", "/db/restore", _multipart(database),
+                                    {"Content-Type": "multipart/form-data; boundary=XX",
+                                     **USER})
+            assert status == 200 and json.loads(body)["restored"] is True
+        finally:
+            for sock in stalled:
+                sock.close()
+        assert _until(lambda: _export_ok(url))
+        assert _until(lambda: _download_ok(url))
+
+
+def _export_ok(url):
+    status, headers, body = _call(url, "GET", "/db/export.zip?tables=presses")
+    if status == 503:
+        return None
+    assert status == 200 and len(body) == int(headers["Content-Length"])
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        assert zf.namelist() == ["bd_press.csv"]
+    return body
 
 
 def _retry_stalled(url):
@@ -207,7 +273,8 @@ def test_the_slot_is_given_back_when_the_body_is_closed(database):
     assert first.startswith("200") and second.startswith("200")
     (third, headers), body3 = _wsgi_get(app)
     assert third.startswith("503") and int(headers["Retry-After"]) > 0
-    assert "2 backup downloads are running" in json.loads(b"".join(body3))["detail"]
+    assert "2 downloads (backups and exports) are running" in json.loads(
+        b"".join(body3))["detail"]
     assert b"".join(body1).startswith(b"SQLite format 3\x00")
     body1.close()
     (fourth, _), body4 = _wsgi_get(app)
@@ -216,6 +283,29 @@ def test_the_slot_is_given_back_when_the_body_is_closed(database):
     body4.close()
     for _ in range(3):  # HEAD makes the copy and gives the slot back at once
         (status, _), body = _wsgi_get(app, method="HEAD")
+        assert status.startswith("200") and b"".join(body) == b""
+
+
+def test_exports_and_backups_share_the_slots(database):
+    """One backup and one export open: a third download of either kind is a 503; closing
+    the export's body (the client left) frees its slot."""
+    app = _app()
+    (backup_status, _), backup_body = _wsgi_get(app)
+    (export_status, headers), export_body = _wsgi_get(app, "/db/export.zip")
+    assert backup_status.startswith("200") and export_status.startswith("200")
+    assert headers["Content-Type"] == "application/zip"
+    for path in ("/db/export.zip", "/db/backup.sqlite"):
+        (status, headers), body = _wsgi_get(app, path)
+        assert status.startswith("503") and int(headers["Retry-After"]) > 0
+    export_body.close()
+    (status, _), body = _wsgi_get(app, "/db/export.zip")
+    assert status.startswith("200")
+    data = b"".join(body)
+    body.close()
+    backup_body.close()
+    assert "bd_press.csv" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+    for _ in range(3):  # HEAD writes the export and gives the slot back at once
+        (status, _), body = _wsgi_get(app, "/db/export.zip", method="HEAD")
         assert status.startswith("200") and b"".join(body) == b""
 
 

@@ -59,3 +59,14 @@ def test_console_memory_script_runs():
     assert re.search(r"RSS gained when the console is first opened: -?\d+ KB", out.stdout)
     assert "console modules loaded before it was opened: none" in out.stdout
     assert re.search(r"heaviest page: [\d.]+ KB", out.stdout)
+
+
+def test_csv_reader_and_export_http_memory_scripts_run(tmp_path):
+    for script, args in (("csv_reader.py", ["--mb", "1"]),
+                         ("export_http_memory.py", ["--rows", "20", "--row-kb", "4",
+                                                    "--dir", str(tmp_path)])):
+        out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, script)] + args,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stdout
+        assert re.search(r"\d+\.\d+ MB", out.stdout), out.stdout

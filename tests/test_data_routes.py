@@ -89,20 +89,33 @@ def test_export_zip_streams_every_table(client):
     assert rows == [["id", "name", "wear"], ["1", "drill", "0.0"], ["2", "saw", "0.0"]]
 
 
-def test_export_is_a_stream_not_a_body(sqlite_db):
-    """The export reaches the WSGI server as an iterator of chunks, not one string."""
+def test_export_is_sent_from_a_finished_file(sqlite_db, db_path):
+    """The export is written to a file beside the database, then handed to the server's
+    wsgi.file_wrapper with its Content-Length: the request ends before the client reads,
+    and the file is unlinked at once."""
     sqlite_db(MODELS)
     Tool.insert_many([{"name": f"t{i}" * 20} for i in range(3000)]).execute()
     app = bottle.Bottle()
     app.install(peestore.RestPlugin(models=MODELS))
+    wrapped = []
+
+    def file_wrapper(fileobj, block_size=8192):
+        wrapped.append(fileobj)
+        return iter(lambda: fileobj.read(block_size), b"")
+
+    statuses = []
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/db/export.zip", "SERVER_NAME": "x",
-               "SERVER_PORT": "80", "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http"}
-    body = app(environ, lambda status, headers, exc_info=None: None)
-    chunks = list(body)
-    if hasattr(body, "close"):
-        body.close()
-    assert len(chunks) > 2
-    with zipfile.ZipFile(io.BytesIO(b"".join(chunks))) as zf:
+               "SERVER_PORT": "80", "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http",
+               "wsgi.file_wrapper": file_wrapper}
+    body = app(environ, lambda status, headers, exc_info=None: statuses.append(
+        (status, dict(headers))))
+    assert len(wrapped) == 1
+    assert [p.name for p in db_path.parent.iterdir() if p.name.startswith(".")] == []
+    data = b"".join(body)
+    wrapped[0].close()
+    status, headers = statuses[0]
+    assert status.startswith("200") and int(headers["Content-Length"]) == len(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert zf.read("dr_tool.csv").count(b"\n") == 3001
 
 

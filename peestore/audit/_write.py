@@ -146,7 +146,8 @@ def write(target: Union[type, str], operation: str, run: Run, *,
           instance: Optional[peewee.Model] = None,
           load: Optional[Callable[[], Optional[Dict[str, Any]]]] = None,
           actor: Optional[str] = None, reason: Optional[str] = None,
-          database: Optional[peewee.Database] = None) -> Written:
+          database: Optional[peewee.Database] = None,
+          audited: Optional[bool] = None) -> Written:
     """Run one audited write of ``target`` (a model class, or the component name of
     an entry that belongs to no model, such as ``"db"`` for a database restore).
 
@@ -160,22 +161,28 @@ def write(target: Union[type, str], operation: str, run: Run, *,
     write without one (``ValidationError``, nothing written).  Any exception
     rolls all of it back and reaches the caller unchanged.  ``database``
     overrides the model's (for a component name: the audit log's).
+    ``audited`` overrides the model's ``Meta.audited``: a write that must leave
+    a trace whatever the model says (a CSV import) passes True.
     """
     reason = current_reason(reason)
     if isinstance(target, str):
         from ._log import AuditLog
 
-        model, component, audited = None, target, True
+        model, component = None, target
         db = get_database(database or AuditLog._meta.database)
+        if audited is None:
+            audited = True
     else:
         meta = target._meta
-        model, component, audited = target, meta.component, meta.audited
+        model, component = target, meta.component
         if reason is None and meta.require_reason:
             raise ValidationError(
                 "%s needs a reason for every change: give reason=..., peestore.actor(name, "
                 "reason=...) or the X-Reason header" % component,
                 {"reason": "required"})
         db = get_database(database or meta.database)
+        if audited is None:
+            audited = meta.audited
     dialect = dialect_of(db)
     state = transaction_state
     with _unit(db, dialect):

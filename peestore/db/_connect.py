@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional, Union
 
 __all__ = ["database", "connect", "get_database", "registered_models", "release_idle",
-           "DEFAULT_URL", "SQLITE_PRAGMAS", "FORCED_SQLITE_PRAGMAS"]
+           "DEFAULT_URL", "SQLITE_PRAGMAS", "FORCED_SQLITE_PRAGMAS", "SERVER_FIELD_TYPES"]
 
 DEFAULT_URL = "sqlite:///peestore.db"
 
@@ -33,6 +33,13 @@ SQLITE_PRAGMAS: Dict[str, Any] = {
 #: Applied after ``SQLITE_PRAGMAS`` and the caller's pragmas, which may not
 #: change them (``peestore.hardening``): a file's schema is not trusted.
 FORCED_SQLITE_PRAGMAS: Dict[str, Any] = {"trusted_schema": 0}
+
+#: Column types of the PostgreSQL and MySQL/MariaDB databases ``connect`` opens
+#: from a URL: a ``FloatField`` holds a Python float (8 bytes) as on SQLite, not
+#: in the 4-byte REAL or FLOAT peewee gives it there, which rounds every value to
+#: 7 digits and cannot hold 1e-50 or 1e300 (MariaDB silently stores 0).
+SERVER_FIELD_TYPES: Dict[str, str] = {"FLOAT": "DOUBLE PRECISION"}
+
 
 class _Proxy(peewee.DatabaseProxy):
     """A ``DatabaseProxy`` whose transactions are the real database's own.
@@ -104,6 +111,9 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
         if db_url.schemes[scheme] is not None and issubclass(
                 db_url.schemes[scheme], peewee.SqliteDatabase):
             kwargs["pragmas"] = _sqlite_pragmas(pragmas)
+        if db_url.schemes[scheme] is not None and issubclass(
+                db_url.schemes[scheme], (peewee.MySQLDatabase, peewee.PostgresqlDatabase)):
+            kwargs["field_types"] = SERVER_FIELD_TYPES
         try:
             db = db_url.connect(url, **kwargs)
         except (ImportError, RuntimeError) as exc:

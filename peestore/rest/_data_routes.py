@@ -1,11 +1,11 @@
 """The ``/db`` data routes: diagram, CSV export/import, backup and restore.
 
 Uploads (``/db/import``, ``/db/restore``) are streamed to a file beside the
-database, never held in memory; ``/db/export.zip`` is streamed in chunks, and
-``/db/backup.sqlite`` is sent from a copy (at most ``MAX_DOWNLOADS`` at
-once).  ``/db/export.zip``, ``/db/import``, ``/db/restore`` and
-``/db/backup.sqlite`` need the ``admin`` role when the plugin has an
-``authenticate`` function.
+database, never held in memory.  Downloads (``/db/export.zip``,
+``/db/backup.sqlite``) are written to a file beside the database first and
+sent from it by the server, at most ``MAX_DOWNLOADS`` at once.
+``/db/export.zip``, ``/db/import``, ``/db/restore`` and ``/db/backup.sqlite``
+need the ``admin`` role when the plugin has an ``authenticate`` function.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["add_data_routes", "MAX_DOWNLOADS"]
 
-MAX_DOWNLOADS = 2    # backup downloads at once, per plugin (each holds a copy on disk)
+MAX_DOWNLOADS = 2    # backup and export downloads at once, per plugin (each holds a file)
 _DOWNLOAD_RETRY = 10  # seconds, the Retry-After of a refused download
 _NOT_SQLITE = ("{what} works on SQLite databases only; back up PostgreSQL with pg_dump "
                "and MariaDB/MySQL with mariadb-dump (or mysqldump)")
@@ -60,6 +60,16 @@ def _sqlite_file(what: str) -> str:
     from ..tools._backup import sqlite_path
 
     return sqlite_path(db, what)
+
+
+def _download_folder(db: Any) -> str:
+    """Where a download or an upload waits as a file: beside a SQLite database (same
+    disk, same permissions), else the system's temporary folder."""
+    if dialect_of(db).has_file:
+        from ..tools._backup import sqlite_path
+
+        return os.path.dirname(os.path.abspath(sqlite_path(db, "export")))
+    return tempfile.gettempdir()
 
 
 def _receive(plugin: Any, directory: str, suffix: str,
@@ -112,9 +122,9 @@ def _unlink(path: str) -> None:
 
 
 class _Download(io.FileIO):
-    """A backup copy being sent, unlinked as soon as it is open; closing it (the
-    download ended, the client left, the server timed the connection out) gives
-    back the download's slot."""
+    """A file being sent (a backup copy, an export), unlinked as soon as it is open;
+    closing it (the download ended, the client left, the server timed the connection
+    out) gives back the download's slot."""
 
     _path: Optional[str] = None
     _release: Optional[Callable[[], None]] = None
@@ -154,8 +164,34 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
 
         return diagram_svg()
 
+    downloads = threading.BoundedSemaphore(MAX_DOWNLOADS)
+
+    def download_slot() -> None:
+        """Take one of the download slots, or answer 503 with Retry-After."""
+        if not downloads.acquire(blocking=False):
+            raise error(503, f"{MAX_DOWNLOADS} downloads (backups and exports) are running "
+                        "already; try again when one has ended",
+                        headers={"Retry-After": str(_DOWNLOAD_RETRY)})
+
+    def send(path: str, content_type: str, filename: str) -> Any:
+        """The finished file at ``path`` as the response body, holding the slot taken."""
+        try:
+            download = _Download(path, downloads.release)
+        except BaseException:
+            _unlink(path)
+            downloads.release()
+            raise
+        bottle.response.content_type = content_type
+        bottle.response.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        bottle.response.set_header("Content-Length", str(os.fstat(download.fileno()).st_size))
+        bottle.response.set_header("Cache-Control", "no-store")
+        # A file, not an iterator: Bottle hands it to the server's
+        # wsgi.file_wrapper, and waitress sends it from its main loop, so the
+        # request (its worker thread, its gate and its connection) ends here.
+        return download
+
     def export_zip() -> Any:
-        """One CSV per table in a zip, streamed as it is written."""
+        """One CSV per table in a zip, written to a file first, then sent from it."""
         plugin.require_admin()
         db = get_database()
         tables = None
@@ -166,30 +202,37 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
 
             names = [t.strip() for t in wanted.split(",") if t.strip()]
             try:
-                # Checked before the response starts: a streamed body cannot turn into a 400.
                 tables = resolve_tables(db, names, plugin.models)
             except ValidationError as exc:
                 raise bottle.HTTPError(400, f"tables: {exc}") from None
-        bottle.response.content_type = "application/zip"
-        bottle.response.set_header(
-            "Content-Disposition", f'attachment; filename="export-{_stamp()}.zip"')
-        bottle.response.set_header("Cache-Control", "no-store")
-        from ..tools._export import stream_export
+        download_slot()
+        from ..tools._export import export_steps
 
-        return stream_export(db, tables, plugin.models)
+        # A client reading slowly must hold neither a read transaction (it would
+        # stop WAL checkpoints and keep the restore gate) nor a worker thread.
+        try:
+            fd, path = tempfile.mkstemp(prefix=".export.", suffix=".zip",
+                                        dir=_download_folder(db))
+        except BaseException:
+            downloads.release()
+            raise
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for _ in export_steps(out, db, tables, models=plugin.models):
+                    pass
+        except BaseException:
+            _unlink(path)
+            downloads.release()
+            raise
+        return send(path, "application/zip", f"export-{_stamp()}.zip")
 
     def import_zip() -> Any:
         """Import a zip as export makes it: all or nothing; the audit log is skipped."""
         plugin.require_admin()
-        from ..tools._backup import sqlite_path
         from ..tools._import import MODES, load_zip
 
         db = get_database()
-        if dialect_of(db).has_file:
-            directory = os.path.dirname(os.path.abspath(sqlite_path(db, "import")))
-        else:
-            directory = tempfile.gettempdir()
-        path, fields = _receive(plugin, directory, ".zip", ("mode",))
+        path, fields = _receive(plugin, _download_folder(db), ".zip", ("mode",))
         try:
             mode = bottle.request.query.get("mode") or fields.get("mode") or "append"
             if mode not in MODES:
@@ -200,40 +243,30 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
             _unlink(path)
         return json_response({"imported": result.imported, "skipped": result.skipped})
 
-    downloads = threading.BoundedSemaphore(MAX_DOWNLOADS)
-
     def backup_sqlite() -> Any:
         """A consistent online backup, sent from a copy by the server's main loop."""
         plugin.require_admin()
         live = _sqlite_file("backup")
-        if not downloads.acquire(blocking=False):
-            raise error(503, f"{MAX_DOWNLOADS} backup downloads are running already; "
-                        "try again when one has ended",
-                        headers={"Retry-After": str(_DOWNLOAD_RETRY)})
+        download_slot()
         from ..tools._backup import backup
 
         # A consistent snapshot needs either a copy or a read transaction held
         # for the whole download, which would stop WAL checkpoints (the -wal
         # file grows) for as long as a client takes to read: a copy it is.
-        fd, path = tempfile.mkstemp(prefix=".backup.", suffix=".sqlite",
-                                    dir=os.path.dirname(os.path.abspath(live)))
-        os.close(fd)
+        try:
+            fd, path = tempfile.mkstemp(prefix=".backup.", suffix=".sqlite",
+                                        dir=os.path.dirname(os.path.abspath(live)))
+            os.close(fd)
+        except BaseException:
+            downloads.release()
+            raise
         try:
             backup(path)
-            download = _Download(path, downloads.release)
         except BaseException:
             _unlink(path)
             downloads.release()
             raise
-        bottle.response.content_type = "application/x-sqlite3"
-        bottle.response.set_header(
-            "Content-Disposition", f'attachment; filename="backup-{_stamp()}.sqlite"')
-        bottle.response.set_header("Content-Length", str(os.fstat(download.fileno()).st_size))
-        bottle.response.set_header("Cache-Control", "no-store")
-        # A file, not an iterator: Bottle hands it to the server's
-        # wsgi.file_wrapper, and waitress sends it from its main loop, so the
-        # request (its worker thread, its gate and its connection) ends here.
-        return download
+        return send(path, "application/x-sqlite3", f"backup-{_stamp()}.sqlite")
 
     def restore_sqlite() -> Any:
         """Replace the database with an uploaded backup (validated first; audited)."""

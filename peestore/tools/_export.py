@@ -2,15 +2,18 @@
 
 Memory stays flat whatever the table size: rows come from the database
 through a cursor (SQLite) or in primary-key pages (PostgreSQL, MariaDB, whose
-drivers otherwise fetch a whole result set at once), and each row goes
+drivers otherwise fetch a whole result set at once) of at most
+``PAGE_ROWS`` rows and about ``PAGE_BYTES`` of values, and each row goes
 straight into a deflated zip entry opened with ``ZipFile.open(name, "w")``.
 The whole export is one read transaction, so the files agree with each other.
 
 The CSV is ``peestore.csvformat``'s: NULL is an empty field, the empty
-string ``""``.  A text value that a spreadsheet would run as a formula
-(it starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR) gets a ``'`` in
-front, as OWASP recommends, and so does one that starts with ``'`` itself;
-the importer takes that one ``'`` off again, so the round trip is exact.
+string ``""``.  Any text cell that a spreadsheet would run as a formula (it
+starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR) gets a ``'`` in
+front, as OWASP recommends, and so does one that starts with ``'`` itself:
+the column names of the header, the values of text columns, and text that a
+database keeps in a column of another type (SQLite stores what it is given).
+The importer takes that one ``'`` off again, so the round trip is exact.
 """
 from __future__ import annotations
 
@@ -37,16 +40,20 @@ from ..model._values import ANY, INTEGER, NUMBER, STRING, field_kind
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
+    from typing import Any, Callable, Iterator, Optional, Sequence, Union
     Progress = Callable[[str, int], None]
 
-__all__ = ["export_csv", "stream_export", "export_steps", "cell_text", "cell_writer",
-           "is_text", "is_json", "FORMULA_START"]
+__all__ = ["export_csv", "export_steps", "cell_text", "cell_writer", "is_text", "is_json",
+           "neutralised", "FORMULA_START"]
 
-#: Rows fetched per page on PostgreSQL and MariaDB.
+#: Rows fetched per page on PostgreSQL and MariaDB, at most ...
 PAGE_ROWS = 1000
+#: ... and about this many bytes of values: a page of large rows holds fewer.
+PAGE_BYTES = 1 << 20
+#: Rows of a table's first page, before the size of its rows is known.
+FIRST_PAGE_ROWS = 10
 
-#: Rows between two progress reports (and two flushes of a streamed response).
+#: Rows between two progress reports.
 STEP_ROWS = 1000
 
 
@@ -65,26 +72,32 @@ def is_text(field: peewee.Field) -> bool:
     return not is_json(field) and field_kind(field) in (STRING, ANY)
 
 
-def cell_text(field: peewee.Field, raw: Any, text: bool = False) -> Optional[str]:
+def neutralised(text: str) -> str:
+    """``text`` with a ``'`` in front when it starts with one of ``FORMULA_START``."""
+    return "'" + text if text[:1] in FORMULA_START else text
+
+
+def cell_text(field: peewee.Field, raw: Any) -> Optional[str]:
     """The CSV cell of a database value: what a user would type to get it back.
 
     ``None`` for NULL; datetimes are ISO 8601, booleans ``true`` or
-    ``false``, bytes base64, JSON values JSON text.  When ``text`` (the
-    field ``is_text``), a string starting with one of ``FORMULA_START`` gets
-    a ``'`` in front.
+    ``false``, bytes base64, JSON values JSON text.  Any text (a text
+    column's, or text a database holds in a column of another type, which
+    its field cannot read) that starts with one of ``FORMULA_START`` gets a
+    ``'`` in front; numbers, dates and JSON text are never text here.
     """
     if raw is None:
         return None
     try:
         value = field.python_value(raw)
-    except (ValueError, TypeError):
-        value = raw
+    except (ValueError, TypeError, ArithmeticError):  # decimal.InvalidOperation
+        return cell_text(_RAW, raw)  # what the field cannot read is written as it is
     if value is None:
         return None
+    if is_json(field):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, str):
-        if text and value and value[0] in FORMULA_START:
-            return "'" + value
-        return value
+        return neutralised(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, decimal.Decimal, uuid.UUID)):
@@ -97,18 +110,22 @@ def cell_text(field: peewee.Field, raw: Any, text: bool = False) -> Optional[str
         return cell_text(field, value.get_id())
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
+    return neutralised(str(value))
+
+
+#: Reads a raw database value as it is (for values a column's own field cannot read).
+_RAW = peewee.BareField()
 
 
 def cell_writer(field: peewee.Field) -> Callable[[Any], str]:
     """A function from a raw database value of ``field`` to its CSV cell, quoted as
-    needed: ``csvformat.cell(cell_text(field, raw, is_text(field)))``, with the
+    needed: ``csvformat.cell(cell_text(field, raw))``, with the
     commonest values (text, integers, floats) taken the short way."""
     text = is_text(field)
     kind = field_kind(field)
 
     def any_value(raw: Any) -> str:
-        return cell(cell_text(field, raw, text))
+        return cell(cell_text(field, raw))
 
     if text:
         def text_cell(raw: Any) -> str:
@@ -145,8 +162,9 @@ def _rows(db: peewee.Database, info: TableInfo) -> Iterator[tuple]:
         return
     positions = [info.columns.index(name) for name in info.primary_key]
     last = None
+    size = min(FIRST_PAGE_ROWS, PAGE_ROWS)
     while True:
-        page = query.order_by(*key).limit(PAGE_ROWS)
+        page = query.order_by(*key).limit(size)
         if last is not None:
             if len(key) == 1:
                 page = page.where(key[0] > last[0])
@@ -154,9 +172,12 @@ def _rows(db: peewee.Database, info: TableInfo) -> Iterator[tuple]:
                 page = page.where(peewee.Tuple(*key) > peewee.Tuple(*last))
         rows = list(page.tuples())
         yield from rows
-        if len(rows) < PAGE_ROWS:
+        if len(rows) < size:
             return
         last = [rows[-1][i] for i in positions]
+        # The next page holds about PAGE_BYTES of rows like these.
+        taken = sum(len(v) if isinstance(v, (str, bytes)) else 8 for row in rows for v in row)
+        size = max(1, min(PAGE_ROWS, PAGE_BYTES * len(rows) // max(taken, 1)))
 
 
 def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[str]] = None,
@@ -164,10 +185,12 @@ def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[st
                  models: Optional[Sequence[type]] = None) -> Iterator[None]:
     """Write the export zip to ``fileobj``, yielding every ``STEP_ROWS`` rows.
 
-    A generator, so a caller can hand on what was written so far (a streamed
-    HTTP response) or report progress.  ``tables`` are table or component
-    names (``models`` add to the registered models that name components).
-    Opens a connection if this thread has none.
+    A generator, so a caller can report progress.  ``tables`` are table or
+    component names (``models`` add to the registered models that name
+    components).  Opens a connection if this thread has none.  Each row goes
+    on to the compressor as it is written (the text layer keeps a few KB),
+    and the compressor writes to ``fileobj``: memory stays flat whatever the
+    size of the rows.
     """
     with open_connection(db):
         if tables is not None:
@@ -181,7 +204,7 @@ def export_steps(fileobj: Any, db: peewee.Database, tables: Optional[Sequence[st
                 with zf.open(info.name + ".csv", "w", force_zip64=True) as raw:
                     text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
                     write = text.write
-                    write(record_text(info.columns))
+                    write(record_text([neutralised(name) for name in info.columns]))
                     count = 0
                     for row in _rows(db, info):
                         write(",".join([w(v) for w, v in zip(writers, row)]) + "\r\n")
@@ -234,37 +257,3 @@ def write_export(dest: Union[str, os.PathLike], *, database: Optional[peewee.Dat
             pass
         raise
     return dest
-
-
-class _Sink:
-    """A write-only byte buffer: ``ZipFile`` writes into it, the response drains it."""
-
-    def __init__(self) -> None:
-        self._parts: List[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts = []
-        return data
-
-
-def stream_export(database: Optional[peewee.Database] = None,
-                  tables: Optional[Sequence[str]] = None,
-                  models: Optional[Sequence[type]] = None) -> Iterator[bytes]:
-    """The export zip as an iterator of byte chunks, for a streamed HTTP response."""
-    db = get_database(database)
-    sink = _Sink()
-    for _ in export_steps(sink, db, tables, models=models):
-        chunk = sink.take()
-        if chunk:
-            yield chunk
-    chunk = sink.take()
-    if chunk:
-        yield chunk

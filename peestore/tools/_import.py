@@ -1,8 +1,11 @@
 """CSV import: load a zip as ``export_csv`` makes it, all or nothing.
 
 Every file is checked (a known table or component, a header naming the
-table's columns) before anything is written; then the whole zip goes in one
-transaction, parents before children.  Each row is checked as ``POST /C/``
+table's columns) and then read through once (the records' shape and size
+limits, no values kept) before the write lock is taken; then the whole zip
+goes in one transaction, parents before children.  ``replace`` is refused
+while a table outside the zip refers to rows it would delete.  Each row is
+checked as ``POST /C/``
 checks a body: every cell converted by its field's type, then NOT NULL,
 length, ``choices`` and range (``peestore.checks``).  A table of a
 registered model gets that model's fields and its ``before_insert`` and
@@ -13,13 +16,14 @@ columns (type, NOT NULL, varchar length) and has no hooks.  Primary keys and
 everything back: a ``ValidationError`` names the file, the line and the field.
 
 The audit log is never imported (its file is skipped and the answer says
-so): each imported table gets one ``import`` entry by the importing actor.
-What an upload can cost is bounded as it is read (``peestore.zipguard``,
-``peestore.csvformat``).
+so): each imported table gets one ``import`` entry by the importing actor,
+whether its model is audited or not.  What an upload can cost is bounded as
+it is read (``._zip``, ``._csv``).
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import json
 import os
@@ -39,12 +43,12 @@ from ._tables import (TableInfo, describe_tables, foreign_key_order, models_by_t
 from ..model._values import BYTES, INTEGER, STRING, from_json_value
 from ..audit._write import hook_of, hooked, write, write_transaction
 from ..db._dialect import dialect_of
-from ._zip import open_member, open_zip
+from ._zip import Archive, open_member, open_zip
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    import zipfile
-    from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+    from typing import (IO, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
+                        Union)
     Progress = Callable[[str, int], None]
 
 __all__ = ["import_csv", "load_zip", "ImportResult", "MODES", "AUDIT_SKIPPED"]
@@ -58,6 +62,11 @@ AUDIT_SKIPPED = ("the audit log is never imported: entries are written by the wr
 
 # A header's field longer than this and than every column name cannot name a column.
 _MAX_NAME_BYTES = 256
+
+#: A record's fields may take this many times ``max_field_bytes`` in memory, as Python
+#: strings (1, 2 or 4 bytes a character): one field at the limit whatever its characters,
+#: or several of plain text.
+RECORD_FIELDS = 5
 
 # Bound parameters per INSERT of a table without a model: under SQLite's old limit of 999.
 _MAX_PARAMS = 900
@@ -121,14 +130,18 @@ def load_zip(src: Union[str, os.PathLike, IO[bytes]], *,
         order = foreign_key_order(infos)
         counts: Dict[str, int] = {}
         limits = (max_field_bytes, max_bytes)
+        # Every file is read once before the write lock is taken: a file that breaks a
+        # limit or is malformed fails here, and one without records is not read again.
+        records = {table: _scan(archive, plans[table], limits) for table in order}
         try:
             with write_transaction(db):
                 if mode == "replace":
+                    _refuse_dependents(db, infos)
                     for table in reversed(order):
                         _delete_all(db, table)
                 for table in order:
                     counts[table] = _import_table(archive, plans[table], limits, progress,
-                                                  mode)
+                                                  mode, records[table])
                 _reset_sequences(db, [infos[t] for t in order])
         except peewee.DatabaseError as exc:
             raise ValidationError("import failed, nothing was imported: %s" % exc) from None
@@ -138,7 +151,7 @@ def load_zip(src: Union[str, os.PathLike, IO[bytes]], *,
 
 # -- the files -------------------------------------------------------------------
 
-def _members(archive: zipfile.ZipFile, db: peewee.Database,
+def _members(archive: Archive, db: peewee.Database,
              models: Optional[Sequence[type]]) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Table -> member name for each ``<table>.csv`` or ``<component>.csv`` at the zip's
     top level, and the skipped tables with why."""
@@ -183,7 +196,7 @@ def _members(archive: zipfile.ZipFile, db: peewee.Database,
     return members, skipped
 
 
-def _text(archive: zipfile.ZipFile, member: str, max_bytes: int) -> IO[str]:
+def _text(archive: Archive, member: str, max_bytes: int) -> IO[str]:
     # utf-8-sig: a spreadsheet program may have added a byte-order mark.
     return io.TextIOWrapper(open_member(archive, member, max_bytes), encoding="utf-8-sig",
                             newline="")
@@ -194,7 +207,7 @@ def _unreadable(member: str, exc: UnicodeDecodeError) -> ValidationError:
                            % (member, exc.reason))
 
 
-def _header(archive: zipfile.ZipFile, member: str, info: TableInfo,
+def _header(archive: Archive, member: str, info: TableInfo,
             max_bytes: int) -> List[str]:
     """The file's header, if it names exactly the table's columns (in any order).
 
@@ -203,12 +216,13 @@ def _header(archive: zipfile.ZipFile, member: str, info: TableInfo,
     or past the number of columns, before the rest of it is read.
     """
     columns = info.columns
-    longest = max([_MAX_NAME_BYTES] + [len(c.encode("utf-8")) for c in columns])
+    # + 1: export neutralises a name as it does a text cell (a ' in front).
+    longest = max([_MAX_NAME_BYTES] + [len(c.encode("utf-8")) + 1 for c in columns])
     expected = "expected: " + names_list(columns)
     try:
         with _text(archive, member, max_bytes) as text:
             reader = CsvReader(text, member, max_field_bytes=longest,
-                               max_record_chars=(longest + 1) * len(columns))
+                               max_record_bytes=4 * (longest + 1) * len(columns))
             header = reader.read(len(columns)) or []
     except FieldCountError:
         raise ValidationError("%s: the header has more than the %d columns of table %s; %s"
@@ -218,7 +232,7 @@ def _header(archive: zipfile.ZipFile, member: str, info: TableInfo,
                               "could have; %s" % (member, info.name, expected)) from None
     except UnicodeDecodeError as exc:
         raise _unreadable(member, exc) from None
-    names = ["" if name is None else name for name in header]
+    names = ["" if name is None else _plain(name) for name in header]
     seen = collections.Counter(names)
     known = set(columns)
     missing = [c for c in columns if c not in seen]
@@ -235,6 +249,11 @@ def _header(archive: zipfile.ZipFile, member: str, info: TableInfo,
         raise ValidationError("%s: the header does not match table %s (%s); %s"
                               % (member, info.name, "; ".join(problems), expected))
     return names
+
+
+def _plain(cell: str) -> str:
+    """A cell as it was before export neutralised it (one ' taken off)."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_START else cell
 
 
 # -- the rows --------------------------------------------------------------------
@@ -256,9 +275,11 @@ def _converter(field: peewee.Field) -> Callable[[Optional[str]], Any]:
             if text:
                 return ""  # a hand-made file's empty cell in a NOT NULL text column
             raise ValueError("a value is required")
+        # Export put a ' before text a spreadsheet would run as a formula, in a
+        # column of any type (no number, date or JSON text starts with ').
+        cell = _plain(cell)
         if text:
-            # Export put a ' before a value a spreadsheet would run as a formula.
-            value = cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_START else cell
+            value = cell
         elif as_json:
             try:
                 value = json.loads(cell)
@@ -325,8 +346,8 @@ def _hook_error(plan: _Plan, line: int, exc: ValueError) -> ValidationError:
                       errors)
 
 
-def _import_table(archive: zipfile.ZipFile, plan: _Plan, limits: Tuple[int, int],
-                  progress: Optional[Progress], mode: str) -> int:
+def _import_table(archive: Archive, plan: _Plan, limits: Tuple[int, int],
+                  progress: Optional[Progress], mode: str, records: int) -> int:
     """Load one file as one audited write: a single ``import`` entry for the table
     (record_id ``*``, after ``{table, rows, mode}``) by the importing actor."""
     info = plan.info
@@ -337,44 +358,68 @@ def _import_table(archive: zipfile.ZipFile, plan: _Plan, limits: Tuple[int, int]
         info.component
 
     def run(_: None) -> Tuple[int, list]:
-        count = _load(archive, plan, limits, progress)
+        count = _load(archive, plan, limits, progress) if records else 0
         return count, [("*", None, {"table": info.name, "rows": count, "mode": mode})]
 
-    return write(target, "import", run).result
+    # audited=True: a model with Meta.audited = False (a log of its own) has no entry
+    # per row, but an import replaces or adds rows wholesale and must leave a trace.
+    return write(target, "import", run, audited=True).result
 
 
-def _load(archive: zipfile.ZipFile, plan: _Plan, limits: Tuple[int, int],
-          progress: Optional[Progress]) -> int:
+def _records(archive: Archive, plan: _Plan, limits: Tuple[int, int], keep: bool = True
+             ) -> Iterator[Tuple[int, List[Optional[str]]]]:
+    """``(line, record)`` for each record of the file after its header, as many values
+    as the header has columns (unless ``keep``, the record's values are all None: it
+    is only checked)."""
     max_field_bytes, max_bytes = limits
     width = len(plan.header)
-    count = 0
-    insert = _insert_each if plan.model is not None else _insert_batched
     try:
         with _text(archive, plan.member, max_bytes) as text:
             reader = CsvReader(text, plan.member, max_field_bytes=max_field_bytes,
-                               max_record_chars=4 * max_field_bytes)
+                               max_record_bytes=RECORD_FIELDS * max_field_bytes)
             reader.read(width)  # the header, checked already
-
-            def rows():
-                nonlocal count
-                while True:
-                    try:
-                        record = reader.read(width)
-                    except FieldCountError as exc:
-                        raise plan.error(exc.line, None, "more values than the header's %d "
-                                         "columns" % width) from None
-                    if record is None:
-                        return
-                    if len(record) != width:
-                        raise plan.error(reader.line, None, "%d values for %d columns"
-                                         % (len(record), width))
-                    yield reader.line, plan.values(reader.line, record)
-                    count += 1
-                    if progress is not None and count % 1000 == 0:
-                        progress(plan.info.name, count)
-            insert(plan, rows())
+            read = reader.read if keep else reader.skip
+            while True:
+                try:
+                    record = read(width)
+                except FieldCountError as exc:
+                    raise plan.error(exc.line, None, "more values than the header's %d "
+                                     "columns" % width) from None
+                if record is None:
+                    return
+                count = len(record) if keep else record
+                if count != width:
+                    raise plan.error(reader.line, None, "%d values for %d columns"
+                                     % (count, width))
+                yield reader.line, record if keep else []
     except UnicodeDecodeError as exc:
         raise _unreadable(plan.member, exc) from None
+
+
+def _scan(archive: Archive, plan: _Plan, limits: Tuple[int, int]) -> int:
+    """How many records the file holds, once it has been read through its limits
+    (without holding any record's text)."""
+    count = 0
+    with contextlib.closing(_records(archive, plan, limits, keep=False)) as records:
+        for _ in records:
+            count += 1
+    return count
+
+
+def _load(archive: Archive, plan: _Plan, limits: Tuple[int, int],
+          progress: Optional[Progress]) -> int:
+    count = 0
+    insert = _insert_each if plan.model is not None else _insert_batched
+
+    def rows() -> Iterator[Tuple[int, List[Any]]]:
+        nonlocal count
+        with contextlib.closing(_records(archive, plan, limits)) as records:
+            for line, record in records:
+                yield line, plan.values(line, record)
+                count += 1
+                if progress is not None and count % 1000 == 0:
+                    progress(plan.info.name, count)
+    insert(plan, rows())
     if progress is not None:
         progress(plan.info.name, count)
     return count
@@ -450,6 +495,40 @@ def _insert_batched(plan: _Plan, rows) -> None:
 
 
 # -- around the rows ---------------------------------------------------------------
+
+def _refuse_dependents(db: peewee.Database, infos: Dict[str, TableInfo]) -> None:
+    """Refuse to replace tables that a table outside the zip refers to.
+
+    Emptying them would cascade into that table (ON DELETE CASCADE deletes its
+    rows, SET NULL clears its keys: changes no audit entry records) or fail
+    half-way (NO ACTION); so whatever the ON DELETE action, any row that refers
+    to a row of a replaced table makes replace a ``ValidationError``.
+    """
+    keys: Dict[str, List[str]] = {}
+    parents: Dict[str, List[str]] = {}
+    for table in db.get_tables():
+        if table in infos:
+            continue
+        for fk in db.get_foreign_keys(table):
+            if fk.dest_table not in infos:
+                continue
+            child, parent = peewee.Table(table), peewee.Table(fk.dest_table)
+            refers = child.select(peewee.SQL("1")).where(peewee.Column(child, fk.column).in_(
+                parent.select(peewee.Column(parent, fk.dest_column)))).bind(db)
+            if refers.exists():
+                keys.setdefault(table, []).append("%s.%s -> %s.%s" % (
+                    table, fk.column, fk.dest_table, fk.dest_column))
+                if fk.dest_table not in parents.setdefault(table, []):
+                    parents[table].append(fk.dest_table)
+    if keys:
+        raise ValidationError(
+            "replace would delete rows that tables outside the zip refer to: %s; put %s in "
+            "the zip too, or import with mode append; nothing was imported" % (
+                "; ".join("%s (%s)" % (table, ", ".join(refs)) for table, refs in keys.items()),
+                names_list(list(keys))),
+            {table: "refers to rows of " + names_list(tables)
+             for table, tables in parents.items()})
+
 
 def _delete_all(db: peewee.Database, table: str) -> None:
     try:

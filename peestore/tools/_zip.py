@@ -5,12 +5,17 @@
 or ``MAX_ENTRIES`` before ``zipfile.ZipFile`` reads it whole (``zipfile``
 reads the directory in one piece and keeps an object per entry, whatever the
 file claims).
-``open_member`` gives a member's bytes through a reader that counts what
-comes out of the decompressor and refuses, as it reads, a member that
-inflates past ``max_bytes`` or to more than ``MAX_RATIO`` times its
-compressed size (its first ``FREE_BYTES`` are always allowed, so small
-repetitive files pass).  Only stored and deflated members are read: they
-are what ``export_csv`` writes, and deflate inflates in bounded steps.
+``open_member`` reads a member's bytes itself, from its local header on,
+and inflates them with ``zlib``: it counts both the compressed bytes it
+feeds the decompressor and what comes out, and refuses, as it reads, a
+member that inflates past ``max_bytes`` or to more than ``MAX_RATIO`` times
+the compressed bytes read so far (its first ``FREE_BYTES`` are always
+allowed, so small repetitive files pass).  What the directory declares is
+never trusted for that: a compressed size that could not fit between the
+member's header and the directory is refused before any of it is read, and
+the inflated size and CRC are checked at the end.  Only stored and
+deflated members are read: they are what ``export_csv`` writes, and
+deflate inflates in bounded steps.
 """
 from __future__ import annotations
 
@@ -24,10 +29,10 @@ from ..errors import TooLargeError, ValidationError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import IO, Tuple, Union
+    from typing import IO, List, Tuple, Union
 
-__all__ = ["open_zip", "open_member", "MAX_ENTRIES", "MAX_DIRECTORY_BYTES", "MAX_RATIO",
-           "FREE_BYTES"]
+__all__ = ["Archive", "open_zip", "open_member", "MAX_ENTRIES", "MAX_DIRECTORY_BYTES",
+           "MAX_RATIO", "FREE_BYTES"]
 
 #: Files a zip may hold (an export holds one per table).
 MAX_ENTRIES = 4096
@@ -43,6 +48,7 @@ _EOCD = struct.Struct("<4s4H2LH")
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
 _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
 _READ_CHUNK = 64 * 1024
 
 
@@ -120,9 +126,46 @@ def _count_entries(fp: IO[bytes], size: int, start: int) -> int:
     return count
 
 
-def open_zip(src: Union[str, os.PathLike, IO[bytes]]) -> zipfile.ZipFile:
-    """``zipfile.ZipFile(src)`` (a path or a seekable binary file) once its directory
-    is known to be small enough."""
+class Archive:
+    """An uploaded zip: ``zipfile`` reads its directory, ``open_member`` its members.
+
+    ``data_end`` is where the central directory starts: every member's bytes
+    lie before it.
+    """
+
+    def __init__(self, fp: IO[bytes], own: bool, data_end: int) -> None:
+        self.fp = fp
+        self.data_end = data_end
+        self._own = own
+        try:
+            self._zip = zipfile.ZipFile(fp)
+        except BaseException:
+            self.close()
+            raise
+
+    def namelist(self) -> List[str]:
+        return self._zip.namelist()
+
+    def getinfo(self, name: str) -> zipfile.ZipInfo:
+        return self._zip.getinfo(name)
+
+    def close(self) -> None:
+        zf = getattr(self, "_zip", None)
+        if zf is not None:
+            zf.close()
+        if self._own:
+            self.fp.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_zip(src: Union[str, os.PathLike, IO[bytes]]) -> Archive:
+    """The zip ``src`` (a path or a seekable binary file), once its directory is known
+    to be small enough."""
     own = not hasattr(src, "read")
     try:
         fp = open(src, "rb") if own else src  # type: ignore[arg-type]
@@ -134,50 +177,95 @@ def open_zip(src: Union[str, os.PathLike, IO[bytes]]) -> zipfile.ZipFile:
                                   "open file)")
         _, size, start = _directory(fp)
         _count_entries(fp, size, start)
-        if not own:
-            fp.seek(0)
-            return zipfile.ZipFile(fp)
+        fp.seek(0)
+        return Archive(fp, own, start)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, struct.error,
             OSError, EOFError) as exc:
-        raise _not_a_zip(str(exc) or type(exc).__name__) from None
-    finally:
         if own:
             fp.close()
-    try:
-        # Given the path, ZipFile opens the file itself and closes it with the archive.
-        return zipfile.ZipFile(src)  # type: ignore[arg-type]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError,
-            EOFError) as exc:
         raise _not_a_zip(str(exc) or type(exc).__name__) from None
+    except BaseException:
+        if own:
+            fp.close()
+        raise
 
 
-class _Bounded(io.RawIOBase):
-    """A zip member's bytes, refused once they inflate past the limits."""
+class _Member(io.RawIOBase):
+    """A member's bytes, read from the archive and inflated here, refused once they
+    inflate past the limits."""
 
-    def __init__(self, member: IO[bytes], info: zipfile.ZipInfo, max_bytes: int) -> None:
-        self._member = member
+    def __init__(self, archive: Archive, info: zipfile.ZipInfo, start: int,
+                 max_bytes: int) -> None:
+        self._fp = archive.fp
         self._name = info.filename
+        self._info = info
+        self._pos = start  # the next compressed byte in the archive
+        self._left = info.compress_size  # compressed bytes not read yet
         self._limit = max_bytes
-        self._ratio_limit = max(FREE_BYTES, MAX_RATIO * info.compress_size)
-        self._read = 0
+        self._inflate = zlib.decompressobj(-15) \
+            if info.compress_type == zipfile.ZIP_DEFLATED else None
+        self._tail = b""  # compressed bytes read but not consumed yet
+        self._consumed = 0  # compressed bytes the decompressor has used
+        self._out = 0
+        self._crc = 0
+        self._done = False
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        try:
-            data = self._member.read(len(buffer))
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise ValidationError("%s: damaged in the zip (%s); nothing was imported"
-                                  % (self._name, exc)) from None
-        self._read += len(data)
-        _check(self._name, self._read, self._limit, self._ratio_limit)
-        buffer[:len(data)] = data
-        return len(data)
+    def _damaged(self, why: str) -> ValidationError:
+        return ValidationError("%s: damaged in the zip (%s); nothing was imported"
+                               % (self._name, why))
 
-    def close(self) -> None:
-        self._member.close()
-        super().close()
+    def _raw(self, size: int) -> bytes:
+        try:
+            self._fp.seek(self._pos)
+            data = self._fp.read(size)
+        except OSError as exc:
+            raise self._damaged(str(exc)) from None
+        if len(data) < size:
+            raise self._damaged("the file ends inside it")
+        self._pos += size
+        self._left -= size
+        return data
+
+    def readinto(self, buffer) -> int:
+        size = len(buffer)
+        while not self._done:
+            if self._inflate is None:
+                data = self._raw(min(size, self._left))
+                self._consumed += len(data)
+                ended = self._left == 0
+            else:
+                if not self._tail:
+                    if not self._left:
+                        raise self._damaged("its compressed data ends early")
+                    self._tail = self._raw(min(_READ_CHUNK, self._left))
+                fed = len(self._tail)
+                try:
+                    data = self._inflate.decompress(self._tail, size)
+                except zlib.error as exc:
+                    raise self._damaged(str(exc)) from None
+                ended = self._inflate.eof
+                self._tail = self._inflate.unconsumed_tail
+                # After the end of the stream, what is left over was not part of it.
+                self._consumed += fed - len(self._tail) - len(self._inflate.unused_data)
+            self._out += len(data)
+            self._crc = zlib.crc32(data, self._crc)
+            if self._out > self._info.file_size:
+                raise self._damaged("it inflates to more than the %d bytes its directory "
+                                    "entry says" % self._info.file_size)
+            _check(self._name, self._out, self._limit,
+                   max(FREE_BYTES, MAX_RATIO * self._consumed))
+            if ended:
+                self._done = True
+                if self._out != self._info.file_size or self._crc != self._info.CRC:
+                    raise self._damaged("its size or CRC is not what its directory entry "
+                                        "says")
+            if data:
+                buffer[:len(data)] = data
+                return len(data)
+        return 0
 
 
 def _check(name: str, size: int, limit: int, ratio_limit: int) -> None:
@@ -189,7 +277,7 @@ def _check(name: str, size: int, limit: int, ratio_limit: int) -> None:
                             "bomb?); nothing was imported" % (name, MAX_RATIO))
 
 
-def open_member(archive: zipfile.ZipFile, name: str, max_bytes: int) -> IO[bytes]:
+def open_member(archive: Archive, name: str, max_bytes: int) -> IO[bytes]:
     """The bytes of member ``name``, read in chunks and refused past the limits."""
     info = archive.getinfo(name)
     if info.flag_bits & 0x1:
@@ -201,9 +289,24 @@ def open_member(archive: zipfile.ZipFile, name: str, max_bytes: int) -> IO[bytes
     # What the directory declares is checked first: most bombs say what they are.
     _check(name, info.file_size, max_bytes, max(FREE_BYTES, MAX_RATIO * info.compress_size))
     try:
-        member = archive.open(info)
-    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
-            zlib.error) as exc:
+        archive.fp.seek(info.header_offset)
+        header = archive.fp.read(_LOCAL.size)
+    except OSError as exc:
         raise ValidationError("%s: damaged in the zip (%s); nothing was imported"
                               % (name, exc)) from None
-    return io.BufferedReader(_Bounded(member, info, max_bytes), _READ_CHUNK)
+    if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
+        raise ValidationError("%s: damaged in the zip (no file header where the directory "
+                              "says); nothing was imported" % name)
+    fields = _LOCAL.unpack(header)
+    start = info.header_offset + _LOCAL.size + fields[10] + fields[11]
+    room = archive.data_end - start
+    if info.compress_size > room:
+        raise ValidationError("%s: damaged in the zip (its directory entry declares %d "
+                              "compressed bytes, where only %d bytes lie between its header "
+                              "and the directory); nothing was imported"
+                              % (name, info.compress_size, max(room, 0)))
+    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+        raise ValidationError("%s: damaged in the zip (stored, yet its directory entry "
+                              "declares %d bytes compressed and %d inflated); nothing was "
+                              "imported" % (name, info.compress_size, info.file_size))
+    return io.BufferedReader(_Member(archive, info, start, max_bytes), _READ_CHUNK)
