@@ -79,7 +79,9 @@ def _receive(plugin: Any, directory: str, suffix: str,
         raise bottle.HTTPError(413, f"upload of {length} bytes is over the limit: a file of "
                                     f"at most {limit} bytes (max_upload_bytes) in a form of "
                                     f"at most {body_limit(limit)} bytes")
-    fd, path = tempfile.mkstemp(prefix=".upload.", suffix=suffix, dir=directory)
+    from ..tools._files import temp_file
+
+    fd, path = temp_file(directory, "upload", suffix)
     try:
         with os.fdopen(fd, "wb") as out:
             sink: Any = out
@@ -215,8 +217,9 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
         # A consistent snapshot needs either a copy or a read transaction held
         # for the whole download, which would stop WAL checkpoints (the -wal
         # file grows) for as long as a client takes to read: a copy it is.
-        fd, path = tempfile.mkstemp(prefix=".backup.", suffix=".sqlite",
-                                    dir=os.path.dirname(os.path.abspath(live)))
+        from ..tools._files import temp_file
+
+        fd, path = temp_file(os.path.dirname(os.path.abspath(live)), "download", ".sqlite")
         os.close(fd)
         try:
             backup(path)
