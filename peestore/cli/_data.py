@@ -258,8 +258,17 @@ def run_diagram(args: argparse.Namespace) -> int:
     _connect(args)
     svg = diagram_svg()
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(svg)
+        from ..tools._files import temp_file
+
+        # Written beside the output and renamed into place: never half a file.
+        fd, tmp = temp_file(os.path.dirname(os.path.abspath(args.output)), "diagram", ".svg")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(svg)
+            os.replace(tmp, args.output)
+        except BaseException:
+            os.unlink(tmp)
+            raise
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(svg)
