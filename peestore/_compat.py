@@ -448,8 +448,9 @@ def _quiet_channel() -> type:
                     HTTPChannel.handle_close(self)
                     return False
                 return True
-            if not (self.will_close or self.close_when_flushed or self.requests) \
-                    and self._expired():
+            if self.requests:
+                self.waiting_since = None  # a request is being answered
+            elif not (self.will_close or self.close_when_flushed) and self._expired():
                 self.will_close = True  # closed by handle_write, or by writable below
                 return False
             return super().readable()

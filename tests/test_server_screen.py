@@ -339,6 +339,51 @@ def test_half_sent_headers_do_not_hold_the_connection_slots(sqlite_db):
                 sock.close()
 
 
+def test_a_keep_alive_connection_outlives_a_slow_answer(sqlite_db):
+    """The header deadline counts from the last answer, not from the connection's
+    request before it: an answer slower than header_timeout, then a second request
+    on the same connection."""
+    app = bottle.Bottle()
+
+    @app.get("/slow")
+    def slow():
+        time.sleep(1.5)
+        return "slow"
+
+    @app.get("/fast")
+    def fast():
+        return "fast"
+
+    with background(app, threads=2, header_timeout=1) as url:
+        conn = http.client.HTTPConnection(*_address(url), timeout=TIMEOUT)
+        try:
+            for path in ("/slow", "/fast", "/slow", "/fast"):
+                conn.request("GET", path)
+                res = conn.getresponse()
+                assert res.status == 200 and res.read() == path[1:].encode()
+        finally:
+            conn.close()
+
+
+def test_an_authenticate_that_queries_the_database_works_on_the_headers(sqlite_db):
+    """authenticate may look its tokens up in the database, in the early call too."""
+    sqlite_db(MODELS)
+    Gauge.create(name="admin-token", actor="t")
+
+    def lookup(request):
+        token = (request.get_header("Authorization") or "").replace("Bearer ", "")
+        if Gauge.select().where(Gauge.name == token + "-token").exists():
+            return {"name": token, "roles": ["admin"]}
+        return None
+
+    with background(_app(authenticate=lookup), threads=2) as url:
+        for _ in range(3):
+            status, _, body = _post(url, "/db/restore", _multipart(b"not a backup"), ADMIN)
+            assert status == 422, body
+            status, _, _ = _post(url, "/db/restore", _multipart(b"x"), OPERATOR)
+            assert status == 401
+
+
 def test_the_defaults_for_a_controller():
     """channel_timeout 30 s (waitress: 120), connection_limit 100, header_timeout 10 s."""
     server = make_server(bottle.Bottle(), port=0)

@@ -251,10 +251,15 @@ class RestPlugin:
             # its argument (a thread-local: this thread serves no route).
             request = bottle.request
             request.bind(environ)
+            db = database.obj
+            opened = db is not None and db.is_closed()
             try:
                 identity = authenticate(request)
             finally:
                 request.bind({})
+                # A connection authenticate opened in this thread is not kept.
+                if opened and not db.is_closed():
+                    db.close()
             if not identity:
                 return self._unauthorized()
             if config.get("peestore_upload") == "admin" and \
