@@ -497,3 +497,18 @@ def test_stopping_a_background_server_mid_request_is_quiet(caplog):
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert errors == [], [r.getMessage() for r in errors]
     assert all(not isinstance(a, int) or a == 200 for a in answers)
+
+
+def test_the_hostile_edge_benchmark_runs(tmp_path):
+    """benchmarks/hostile_edge.py, a smoke run with small counts (figures not checked)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "hostile_edge.py"),
+                           "--connections", "1", "--sent-mb", "1", "--slow", "3",
+                           "--stalled-db-mb", "1", "--skip-stalled"], cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "held in temporary files: 0.0 MB" in done.stdout
+    assert "diagram of a 5000-table chain" in done.stdout
