@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
 import time
 
 import peewee
@@ -28,7 +29,9 @@ from .errors import ConfigurationError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, List, Set, Tuple
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+    # screen(method, path, environ) -> None or (body_limit, setting, refusal)
+    Screen = Callable[[str, str, Callable[[], Dict[str, Any]]], Any]
 
 __all__ = [
     "check", "check_waitress",
@@ -49,9 +52,9 @@ __all__ = [
     # playhouse.signals
     "signal_receivers", "set_signal_receivers",
     # bottle
-    "mounted_apps",
+    "mounted_apps", "mounts",
     # waitress
-    "server_channel", "use_channel", "server_addresses", "stop_from_loop",
+    "server_channel", "use_channel", "server_addresses", "stop_server",
 ]
 
 
@@ -306,22 +309,34 @@ def attach_connection(db: peewee.Database, conn: Any) -> None:
 # -- bottle ---------------------------------------------------------------------------
 
 def mounted_apps(app: Any) -> List[Any]:
-    """The apps mounted into a Bottle ``app``: bottle 0.13 merges a mounted Bottle
-    app's routes (each keeps its own ``app``), bottle 0.12 (and 0.13 for a
-    plain WSGI app) routes to it through one route whose ``mountpoint`` config
-    names it."""
+    """The apps mounted into a Bottle ``app`` (see ``mounts``)."""
+    return [mounted for mounted, _ in mounts(app)]
+
+
+def mounts(app: Any) -> List[Tuple[Any, str]]:
+    """``(mounted app, prefix)`` for each app mounted into a Bottle ``app``: the prefix
+    is what a request path has in front of the mounted app's route rules.
+
+    bottle 0.13 merges a mounted Bottle app's routes into the parent (each
+    keeps its own ``app``, its rule rewritten with the prefix: prefix ``""``);
+    bottle 0.12 (and 0.13 for a plain WSGI app) routes to it through one route
+    whose ``mountpoint`` config names it and its prefix.
+    """
     found = []
     for route in getattr(app, "routes", None) or ():
         owner = getattr(route, "app", None)
         if owner is not None and owner is not app:
-            found.append(owner)
+            found.append((owner, ""))
         config = getattr(route, "config", None) or {}
         target = config.get("mountpoint.target")
+        prefix = config.get("mountpoint.prefix")
         if target is None:
             mountpoint = config.get("mountpoint")
-            target = mountpoint.get("target") if isinstance(mountpoint, dict) else None
+            if isinstance(mountpoint, dict):
+                target, prefix = mountpoint.get("target"), mountpoint.get("prefix")
         if target is not None:
-            found.append(target)
+            segments = [p for p in str(prefix or "").split("/") if p]
+            found.append((target, "/" + "/".join(segments) if segments else ""))
     return found
 
 
@@ -346,10 +361,40 @@ exception_wrapper = peewee.__exception_wrapper__
 
 # Unsent bytes of a running task's answer at which the main loop helps send.
 _HELP_AT = 256 * 1024
+# Seconds a connection closed after an error answer keeps dropping what its
+# client still sends, so the client reads the answer rather than a reset.
+_LINGER = 10
+
+
+def server_channel(header_timeout: Optional[float] = None,
+                   screen: Optional[Screen] = None) -> type:
+    """waitress' ``HTTPChannel`` as peestore serves with it (``QuietChannel`` below),
+    with a deadline for request headers and a ``screen`` of requests.
+
+    ``header_timeout``: seconds a connection may take to send a request's
+    line and headers, counted from when it opens or its last answer was
+    sent; past it the connection is closed (an idle keep-alive connection
+    too).  None: no deadline.
+
+    ``screen(method, path, environ)`` is called in the server's loop once a
+    request's headers are in and before its body is read (``path`` as the
+    app's ``PATH_INFO`` will be, ``environ()`` builds the request's WSGI
+    environ without a body).  It returns None, or ``(body_limit, setting,
+    refusal)``: the most bytes this request's body may have (waitress'
+    ``max_request_body_size`` stays the upper bound; ``setting`` names the
+    limit in the 413), and None or ``(status line, headers, body bytes)`` to
+    answer instead of reading the body (the connection is then closed).
+    """
+    base = _quiet_channel()
+    if header_timeout is None and screen is None:
+        return base
+    return type("PeestoreChannel", (base,), {"header_timeout": header_timeout,
+                                             "screen": staticmethod(screen) if screen
+                                             else None})
 
 
 @functools.cache
-def server_channel() -> type:
+def _quiet_channel() -> type:
     """waitress' ``HTTPChannel``, without the main loop's busy wait on a running task.
 
     A worker thread sends its answer itself (``write_soon`` flushes under the
@@ -369,14 +414,87 @@ def server_channel() -> type:
     the socket turns writable, which it never does while the client's
     receive window stays full, so the connection and the answer it holds
     (a backup download's file and slot) would stay until the client left.
+    The channel checks its own timeouts on each turn of the loop (at least
+    once a second) rather than at waitress' ``cleanup_interval``.
+
+    After an error answer that closes the connection (a 401 or 413 given
+    before the body was read), the channel does not close at once: a client
+    still sending its body would get a reset and lose the answer.  It sends
+    the answer, shuts its side down and reads and drops what still comes, for
+    ``_LINGER`` seconds at most and no more than the request's body could
+    hold (its ``Content-Length`` up to the server's limit; a chunked body's
+    own limit), before it closes.
     """
     check_waitress()
     from waitress.channel import HTTPChannel
+    from waitress.parser import HTTPRequestParser
 
     class QuietChannel(HTTPChannel):
         error_task_class = _json_error_task()
+        header_timeout: Optional[float] = None
+        screen: Optional[Screen] = None
+        waiting_since: Optional[float] = None  # waiting for a request's headers since
+        linger_after = 0  # after an error answer: bytes to drop when closing (see above)
+        lingering_until: Optional[float] = None
+
+        def parser_class(self, adj: Any) -> Any:  # waitress: self.parser_class(self.adj)
+            if self.screen is None:
+                return HTTPRequestParser(adj)
+            return _screened_parser()(adj, self)
+
+        def readable(self) -> bool:
+            if self.lingering_until is not None:
+                if not self.connected or time.time() > self.lingering_until:
+                    HTTPChannel.handle_close(self)
+                    return False
+                return True
+            if self.requests:
+                self.waiting_since = None  # a request is being answered
+            elif not (self.will_close or self.close_when_flushed) and self._expired():
+                self.will_close = True  # closed by handle_write, or by writable below
+                return False
+            return super().readable()
+
+        def _expired(self) -> bool:
+            now = time.time()
+            if now - self.last_activity > self.adj.channel_timeout:
+                return True
+            if self.header_timeout is None:
+                return False
+            request = self.request
+            if self.total_outbufs_len or (request is not None and request.headers_finished):
+                self.waiting_since = None  # answering, or reading a body
+                return False
+            if self.waiting_since is None:
+                self.waiting_since = now
+                return False
+            return now - self.waiting_since > self.header_timeout
+
+        def received(self, data: bytes) -> bool:
+            if self.lingering_until is not None:
+                # Dropped: the answer is sent.
+                self.linger_after -= len(data)
+                if self.linger_after < 0:
+                    HTTPChannel.handle_close(self)
+                return False
+            return super().received(data)
+
+        def handle_close(self) -> None:
+            if self.linger_after and self.lingering_until is None and self.connected \
+                    and not self.total_outbufs_len:
+                try:
+                    self.socket.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                else:
+                    self.lingering_until = time.time() + _LINGER
+                    self.will_close = self.close_when_flushed = False
+                    return
+            super().handle_close()
 
         def writable(self) -> bool:
+            if self.lingering_until is not None:
+                return False
             if self.will_close or self.close_when_flushed:
                 if self.will_close and not self.requests and self.total_outbufs_len \
                         and self.last_activity < time.time() - self.adj.channel_timeout:
@@ -392,13 +510,101 @@ def server_channel() -> type:
     return QuietChannel
 
 
+class _RequestLimits:
+    """waitress' settings (``Adjustments``) for one request, with its own body limit."""
+
+    def __init__(self, adj: Any, body_limit: int, setting: str) -> None:
+        self._adj = adj
+        self.max_request_body_size = body_limit
+        self.body_limit_setting = setting
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adj, name)
+
+
+class _Refusal:
+    """An answer a ``screen`` gave for a request, in place of reading its body."""
+
+    code = 0
+
+    def __init__(self, answer: Tuple[str, List[Tuple[str, str]], bytes]) -> None:
+        self.answer = answer
+        self.code = int(answer[0].split()[0])
+
+    def to_response(self, *args: Any) -> Tuple[str, List[Tuple[str, str]], bytes]:
+        status, headers, body = self.answer
+        return status, list(headers), body
+
+
+@functools.cache
+def _screened_parser() -> type:
+    """waitress' request parser that asks the channel's ``screen`` about each request
+    once its headers are in (``parse_header``), before any of its body is read."""
+    from waitress.parser import HTTPRequestParser
+    from waitress.task import WSGITask
+
+    class ScreenedParser(HTTPRequestParser):
+        refusal: Optional[_Refusal] = None
+
+        def __init__(self, adj: Any, channel: Any) -> None:
+            super().__init__(adj)
+            self.channel = channel
+
+        def parse_header(self, header_plus: bytes) -> None:
+            super().parse_header(header_plus)
+            judged = self.channel.screen(self.command.upper(), self._path_info(),
+                                         self._environ)
+            if judged is None:
+                return
+            limit, setting, refusal = judged
+            if limit is not None and limit < self.adj.max_request_body_size:
+                # waitress compares every body with adj.max_request_body_size.
+                self.adj = _RequestLimits(self.adj, limit, setting)
+            if refusal is not None:
+                self.refusal = _Refusal(refusal)
+
+        def received(self, data: bytes) -> int:
+            consumed = super().received(data)
+            if self.refusal is not None and self.headers_finished \
+                    and self.error is not self.refusal:
+                self.error = self.refusal
+                self.completed = True
+            if self.error is not None:
+                self.expect_continue = False  # no "100 Continue": the body is not wanted
+            return consumed
+
+        def _path_info(self) -> str:
+            # As waitress' WSGITask.get_environment makes PATH_INFO.
+            path = self.path
+            if path.startswith("/"):
+                path = "/" + path.lstrip("/")
+            prefix = self.channel.server.adj.url_prefix
+            if prefix:
+                if path == prefix:
+                    return ""
+                if path.startswith(prefix + "/"):
+                    return path[len(prefix):]
+            return path
+
+        def _environ(self) -> Dict[str, Any]:
+            import io
+
+            environ = dict(WSGITask(self.channel, self).get_environment())
+            environ["wsgi.input"] = io.BytesIO()
+            return environ
+
+    return ScreenedParser
+
+
 class _JsonError:
     """One of waitress' own error answers (an ``Error`` of ``waitress.utilities``),
     given as JSON ``{"detail": ...}`` like every other answer of the API."""
 
-    def __init__(self, error: Any, body_limit: int) -> None:
+    def __init__(self, error: Any, body_limit: int,
+                 setting: str = "max_request_body_size") -> None:
         self.error = error
         self.body_limit = body_limit
+        self.setting = setting
 
     def to_response(self, *args: Any) -> Tuple[str, list, Any]:
         # waitress' own answer first: its status line, and its body's type
@@ -406,8 +612,10 @@ class _JsonError:
         status, _, original = self.error.to_response(*args)
         code = self.error.code
         if code == 413:
-            detail = ("request body over the server's limit of %d bytes "
-                      "(max_request_body_size)" % (self.body_limit - 1))
+            where = "the server's" if self.setting == "max_request_body_size" else \
+                "this route's"
+            detail = ("request body over %s limit of %d bytes (%s)"
+                      % (where, self.body_limit - 1, self.setting))
         elif code == 500:
             # The app failed; the body may hold a traceback (expose_tracebacks).
             detail = "internal server error"
@@ -423,13 +631,27 @@ class _JsonError:
 def _json_error_task() -> type:
     """waitress' ``ErrorTask``, answering JSON: its 4xx for a request it refuses
     before the app sees it (a body over ``max_request_body_size``, a malformed
-    request), and its 500 when the app itself fails."""
+    request), a screen's refusal as the screen gave it, and its 500 when the app
+    itself fails."""
     from waitress.task import ErrorTask
 
     class JsonErrorTask(ErrorTask):
         def execute(self) -> None:
-            limit = self.channel.adj.max_request_body_size
-            self.request.error = _JsonError(self.request.error, limit)
+            # What the client may still send: its Content-Length (up to the
+            # server's limit), else (chunked) up to its request's own limit.
+            request = self.request
+            length = getattr(request, "content_length", 0)
+            if length > 0:
+                drop = min(length, self.channel.adj.max_request_body_size)
+            else:
+                drop = getattr(request, "adj", self.channel.adj).max_request_body_size
+            self.channel.linger_after = drop
+            error = self.request.error
+            if not isinstance(error, _Refusal):
+                adj = getattr(self.request, "adj", None) or self.channel.adj
+                self.request.error = _JsonError(
+                    error, adj.max_request_body_size,
+                    getattr(adj, "body_limit_setting", "max_request_body_size"))
             super().execute()
 
     return JsonErrorTask
@@ -460,30 +682,67 @@ def server_addresses(server: Any) -> List[Tuple[Any, Any]]:
     return list(listening)
 
 
-def stop_from_loop(server: Any) -> None:
-    """Close a running waitress server from its own loop thread: closing its sockets
-    from another thread races with the ``select()`` it is blocked in."""
+def stop_server(server: Any, timeout: float = 5.0) -> None:
+    """Stop a running waitress server from another thread, quietly.
+
+    The worker threads end first (each finishes its request; waitress'
+    ``task_dispatcher.shutdown``) while the loop still runs, so none of them
+    wakes a loop that is gone; then the loop closes every socket of its map
+    (connections, listening sockets, its trigger) and, with nothing left to
+    watch, returns from ``run()``.
+    """
+    from waitress.channel import HTTPChannel
+
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+    # A MultiSocketServer's map is ``map``; a single server's is ``_map``.
+    mapping = getattr(server, "map", None)
+    if not isinstance(mapping, dict):
+        mapping = server._map
+
+    def close_all() -> None:
+        for member in list(mapping.values()):
+            try:
+                if isinstance(member, HTTPChannel):
+                    member.handle_close()  # gives back what its answer holds
+                else:
+                    member.close()
+            except OSError:
+                pass
+        mapping.clear()
+
+    trigger = getattr(server, "trigger", None)
+    if trigger is None:  # a MultiSocketServer: any listener's trigger wakes the loop
+        trigger = next((m.trigger for m in mapping.values() if hasattr(m, "trigger")), None)
     try:
-        server.trigger.pull_trigger(server.close)
-    except OSError:  # the loop already closed the trigger: it has stopped
-        pass
+        if trigger is None:
+            raise OSError
+        trigger.pull_trigger(close_all)
+    except OSError:  # the loop has stopped already: close from here
+        close_all()
 
 
 def check_waitress() -> None:
     """Raise ``ConfigurationError`` unless every private waitress name used here exists."""
     import waitress
     import waitress.channel
+    import waitress.parser
     import waitress.server
     import waitress.task
     import waitress.utilities
 
     _require("waitress", waitress, waitress.channel.HTTPChannel, (
         "error_task_class", "last_activity", "will_close", "close_when_flushed",
-        "total_outbufs_len", "handle_close", "writable"))
-    _require("waitress", waitress, waitress.task, ("ErrorTask",))
+        "total_outbufs_len", "handle_close", "writable", "readable", "parser_class",
+        "request"))
+    _require("waitress", waitress, waitress.parser.HTTPRequestParser, (
+        "parse_header", "received", "headers_finished", "completed", "error",
+        "expect_continue"))
+    _require("waitress", waitress, waitress.task, ("ErrorTask", "WSGITask"))
+    _require("waitress", waitress, waitress.task.WSGITask, ("get_environment",))
     _require("waitress", waitress, waitress.utilities.Error, ("to_response", "code", "reason"))
     _require("waitress", waitress, waitress.server, ("BaseWSGIServer",))
     _require("waitress", waitress, waitress.server.BaseWSGIServer, ("channel_class",))
+    _require("waitress", waitress, waitress.task.ThreadedTaskDispatcher, ("shutdown",))
 
 
 # -- the check ---------------------------------------------------------------------

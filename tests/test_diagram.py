@@ -3,16 +3,19 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
 import peewee
+import pytest
 
 import peestore
 
 from . import browser
 
 SVG = "{http://www.w3.org/2000/svg}"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A monospace glyph is 0.6 em wide; the diagram must fit text measured so.
 GLYPH = 0.6
 
@@ -149,3 +152,88 @@ def test_renders_in_a_browser(sqlite_db, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     if os.environ.get("PEESTORE_KEEP_DIAGRAM"):
         shutil.copy(str(png), os.environ["PEESTORE_KEEP_DIAGRAM"])
+
+
+def _chain(db, tables, extra_columns=0):
+    """``tables`` tables, each with a foreign key to the next one (the last to itself),
+    named so that the first table drawn is the deepest of the chain."""
+    sql = []
+    for i in range(tables):
+        columns = ["a INTEGER PRIMARY KEY",
+                   "b INTEGER REFERENCES ch%05d(a)" % min(i + 1, tables - 1)]
+        columns += ["c%d TEXT" % k for k in range(extra_columns)]
+        sql.append("CREATE TABLE ch%05d (%s)" % (i, ", ".join(columns)))
+    conn = db.connection()
+    conn.executescript(";".join(sql))
+
+
+def test_a_deep_chain_of_foreign_keys_is_laid_out_in_layers(sqlite_db):
+    """499 tables (and the audit log: the limit of 500), each referencing the next:
+    drawn, one layer per table (the layering used to recurse once per table and
+    overflow Python's stack)."""
+    db = sqlite_db([])
+    _chain(db, 499)
+    root, boxes = _parse(peestore.diagram_svg())
+    assert len(boxes) == 500
+    xs = [boxes["ch%05d" % i][0]["x"] for i in range(499)]
+    # The parent is left of its child: the last table of the chain is leftmost.
+    assert xs == sorted(xs, reverse=True) and len(set(xs)) == 499
+    assert "500 tables, 499 foreign keys" in ET.tostring(root, encoding="unicode")
+
+
+def test_layers_of_a_cycle_and_a_long_chain():
+    """The layering needs no recursion, and a cycle still gives every table a layer."""
+    from peestore.tools._diagram import _layers
+
+    count = 20_000
+    parents = {"t%05d" % i: ["t%05d" % (i + 1)] for i in range(count - 1)}
+    parents["t%05d" % (count - 1)] = []
+    layer = _layers(sorted(parents), parents)
+    assert layer["t00000"] == count - 1 and layer["t%05d" % (count - 1)] == 0
+    cycle = {"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a", "d"]}
+    layer = _layers(sorted(cycle), cycle)
+    assert set(layer) == set(cycle) and layer["b"] == layer["a"] - 1
+    assert layer["d"] == layer["a"] + 1
+
+
+@pytest.mark.parametrize("tables", [1500, 5000])
+def test_a_schema_over_the_limit_is_a_clear_error(sqlite_db, db_path, tables):
+    """1,500 or 5,000 tables (a restored file may add them): a ValidationError naming
+    the limit from the function, a 422 from /db/diagram.svg, one line from the command."""
+    import webtest
+
+    import bottle
+
+    db = sqlite_db([])
+    _chain(db, tables)
+    db.close()
+    # The audit log is one more table.
+    with pytest.raises(peestore.ValidationError, match=f"has {tables + 1} tables; the "
+                                                       "schema diagram draws at most 500"):
+        peestore.diagram_svg()
+    app = bottle.Bottle()
+    app.install(peestore.RestPlugin(models=[]))
+    res = webtest.TestApp(app).get("/db/diagram.svg", status=422)
+    assert res.json["detail"].startswith(f"the database has {tables + 1} tables")
+    done = subprocess.run([sys.executable, "-m", "peestore", "diagram", "--db",
+                           f"sqlite:///{db_path}"], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("peestore diagram: error: the database has")
+    assert done.stderr.count("\n") == 1
+
+
+def test_too_many_columns_or_foreign_keys_is_a_clear_error(sqlite_db):
+    db = sqlite_db([])
+    _chain(db, 6, extra_columns=1800)  # 6 x 1802 columns > 10,000
+    with pytest.raises(peestore.ValidationError,
+                       match=r"has 1\d{4} columns; the schema diagram draws at most 10000"):
+        peestore.diagram_svg()
+    db.execute_sql("DROP TABLE ch00000")
+    for t in range(1, 6):
+        db.execute_sql("DROP TABLE ch%05d" % t)
+    for t in range(3):
+        keys = ", ".join("k%d INTEGER REFERENCES fk0(a)" % k for k in range(700))
+        db.execute_sql("CREATE TABLE fk%d (a INTEGER PRIMARY KEY, %s)" % (t, keys))
+    with pytest.raises(peestore.ValidationError, match="2100 foreign keys"):
+        peestore.diagram_svg()

@@ -153,3 +153,37 @@ def test_a_scheme_that_cannot_be_a_header_is_refused_at_start(scheme):
     authenticate.scheme = scheme
     with pytest.raises(ConfigurationError, match="authenticate.scheme"):
         peestore.RestPlugin(models=MODELS, authenticate=authenticate)
+
+
+def test_x_user_is_one_actor_however_its_letters_are_composed(sqlite_db):
+    """'Jürgen' with a combined ü (NFC) and with u + combining diaeresis (NFD) are
+    stored as the same actor, in NFC."""
+    db = sqlite_db(MODELS)
+    with background(_app(), threads=2) as url:
+        for name in ("J\u00fcrgen", "Ju\u0308rgen"):
+            status, _ = _create(url, name.encode("utf-8"))
+            assert status == 201
+    with db.connection_context():
+        actors = {entry.actor for entry in AuditLog.select()}
+    assert actors == {"J\u00fcrgen"}
+
+
+@pytest.mark.parametrize("name", ["admin\u200b", "\u202enimda", "a\u200db",
+                                  "tab\there", "x\u0085y", "\ufeffbom"])
+def test_x_user_with_control_or_format_characters_is_a_400(sqlite_db, name):
+    """Zero-width, bidi and control characters would make two actors print alike."""
+    db = sqlite_db(MODELS)
+    with background(_app(), threads=2) as url:
+        status, body = _create(url, name.encode("utf-8"))
+    assert status == 400
+    assert "X-User header holds the control or format character U+" in body["detail"]
+    with db.connection_context():
+        assert Station.select().count() == 0 and AuditLog.select().count() == 0
+
+
+def test_text_header_normalises_and_refuses():
+    decomposed = "Ju\u0308rgen".encode().decode("latin-1")
+    assert text_header({"HTTP_X_USER": decomposed}, "X-User") == "J\u00fcrgen"
+    with pytest.raises(bottle.HTTPResponse) as caught:
+        text_header({"HTTP_X_USER": "a\u200bb".encode().decode("latin-1")}, "X-User")
+    assert caught.value.status_code == 400 and "U+200B" in caught.value.body

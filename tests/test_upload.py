@@ -120,3 +120,12 @@ def test_the_body_is_bounded_even_when_the_file_is_small():
     parts = [("file", b"x", "f")] + [("junk%d" % i, b"y" * 1000, None) for i in range(100)]
     with pytest.raises(UploadTooLarge, match="request body larger than"):
         _read(parts, limit=1000)
+
+
+def test_a_field_sent_twice_is_refused_by_name():
+    """dry_run=true then dry_run=false: not a guess at which one wins."""
+    body = _body(b"XX", [("dry_run", b"true", None), ("dry_run", b"false", None),
+                         ("file", b"abc", "f")])
+    with pytest.raises(UploadError, match="form field 'dry_run' is sent more than once"):
+        read_multipart(io.BytesIO(body), "multipart/form-data; boundary=XX", len(body),
+                       "file", io.BytesIO(), 1000, ("dry_run", "integrity_check"))

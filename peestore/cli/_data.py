@@ -7,13 +7,15 @@ import sys
 
 import peewee
 
-from ._main import arg, command
+from ._main import UsageError, arg, command
 from ..db._dialect import dialect_of
 from ..errors import PeestoreError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Any, Callable, Tuple
+
+_MAX_ACTOR = 200  # AuditLog.actor's max_length
 
 
 class _Progress:
@@ -36,31 +38,90 @@ class _Progress:
             sys.stderr.flush()
 
 
+_SQLITE_SCHEMES = ("sqlite", "sqliteext", "sqlite+pool", "sqliteext+pool")
+
+
+def _url(args: argparse.Namespace) -> Tuple[str, str]:
+    """The database URL the command uses, and where it comes from (for messages)."""
+    from ..db._connect import DEFAULT_URL
+
+    if args.db is not None:
+        return args.db, "from --db"
+    env = os.environ.get("PEESTORE_DATABASE_URL")
+    if env:
+        return env, "from $PEESTORE_DATABASE_URL"
+    return DEFAULT_URL, "the default"
+
+
+def _check_arguments(args: argparse.Namespace, url: str, source: str) -> None:
+    """Usage errors found before anything is opened: a SQLite URL with a host, an
+    ``--actor`` that is no name, an input that is not a regular file."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in _SQLITE_SCHEMES and rest.split("/", 1)[0]:
+        message = (f"the SQLite URL {url!r} ({source}) names a host; a SQLite URL has "
+                   f"three slashes before a relative path (sqlite:///data/app.db) and "
+                   f"four before an absolute one (sqlite:////var/lib/app.db)")
+        if args.db is not None:
+            raise UsageError(message)
+        raise PeestoreError(message)
+    actor = getattr(args, "actor", None)
+    if actor is not None:
+        from ..rest._headers import clean_name
+
+        name = actor.strip()
+        if not name:
+            raise UsageError("--actor needs a name: the audit log blames it for the changes")
+        if len(name) > _MAX_ACTOR:
+            raise UsageError(f"--actor is over {_MAX_ACTOR} characters")
+        try:
+            args.actor = clean_name(name, "--actor")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    src = getattr(args, "src", None)
+    if src:
+        from ..tools._files import check_input
+
+        check_input(src, "the data")
+
+
 def _connect(args: argparse.Namespace) -> peewee.Database:
     """The database of ``--db``, which must exist; every data command opens it here.
 
-    A SQLite file that is not there is refused (naming it) rather than created
-    empty, so a mistyped ``--db`` cannot export, restore or prune an empty
-    database and report success.  An output folder (``OUT``, ``-o``) that does
-    not exist is refused too, by its name, before anything is written.
+    A SQLite database that is not an existing file is refused (naming it)
+    rather than created empty, whatever the URL's form (a path, a ``file:``
+    URI, an empty path or ``:memory:``), so a mistyped ``--db`` cannot export,
+    restore or prune an empty database and report success.  An input that is
+    not a regular file is refused before it is opened (a FIFO would block).
+    An output (``OUT``, ``-o``) is refused when its folder does not exist, when
+    it exists and is not a regular file (a device, a FIFO), or when it is the
+    live database or one of its ``-wal``/``-shm``/``-journal`` files, before
+    anything is written.  Temporary files that a killed peestore left beside
+    the database or the output are removed (``peestore.tools._files``).
     """
     import peestore
+    from ..tools._files import check_output, database_file, remove_stale
 
+    url, source = _url(args)
+    _check_arguments(args, url, source)
     db = peestore.connect(args.db, create_tables=False)  # opens no connection yet
     if dialect_of(db).has_file:
-        path = str(db.database or "")
-        if path and path != ":memory:" and not path.startswith("file:") \
-                and not os.path.isfile(path):
-            source = "from --db" if args.db else (
-                "from $PEESTORE_DATABASE_URL" if os.environ.get("PEESTORE_DATABASE_URL")
-                else "the default")
+        path = database_file(db)
+        if path is None:
+            raise PeestoreError(f"{url} ({source}) names no database file (SQLite would "
+                                f"use a new, empty database in memory); name an existing "
+                                f"one with --db sqlite:///path/to/file.db")
+        if not os.path.isfile(path):
             raise PeestoreError(f"no database at {os.path.abspath(path)} ({source}); "
                                 f"name an existing one with --db URL")
+        path = os.path.abspath(path)
+        remove_stale(os.path.dirname(path), database_name=os.path.basename(path))
     out = getattr(args, "out", None) or getattr(args, "output", None)
     if out:
         folder = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(folder):
             raise PeestoreError(f"no folder {folder} to write {out} into; create it first")
+        check_output(out, database=db, what=f"the {args.command}")
+        remove_stale(folder)
     return db
 
 
@@ -198,8 +259,17 @@ def run_diagram(args: argparse.Namespace) -> int:
     _connect(args)
     svg = diagram_svg()
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(svg)
+        from ..tools._files import temp_file
+
+        # Written beside the output and renamed into place: never half a file.
+        fd, tmp = temp_file(os.path.dirname(os.path.abspath(args.output)), "diagram", ".svg")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(svg)
+            os.replace(tmp, args.output)
+        except BaseException:
+            os.unlink(tmp)
+            raise
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(svg)

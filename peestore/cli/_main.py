@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from typing import Callable, Dict, List, NoReturn, Optional
 
 __all__ = ["main", "build_parser", "command", "arg", "int_range", "float_range", "MAX_INT64",
-           "PORT", "THREADS"]
+           "PORT", "THREADS", "UsageError"]
 
 #: The largest whole number the databases store (a signed 64-bit integer).
 MAX_INT64 = 2 ** 63 - 1
@@ -66,6 +66,11 @@ def float_range(low: float, high: float) -> Callable[[str], float]:
                 "must be a number from %g to %g, got %s" % (low, high, text.strip()))
         return value
     return number
+
+
+class UsageError(Exception):
+    """An argument that parses but cannot be used (a ``--db`` URL with a host on
+    SQLite, an empty ``--actor``): reported like argparse's own, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -131,6 +136,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     prefix = "peestore %s: error: " % args.command
     try:
         return int(args.run(args) or 0)
+    except UsageError as exc:
+        print("%s%s (see peestore %s --help)" % (prefix, _first_line(exc), args.command),
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("peestore: interrupted", file=sys.stderr)
         return 1

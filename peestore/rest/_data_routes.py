@@ -19,6 +19,7 @@ import bottle
 
 from ..db._connect import get_database
 from ..db._dialect import dialect_of
+from ..tools._files import temp_file
 from ._responses import error, json_response
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -89,7 +90,9 @@ def _receive(plugin: Any, directory: str, suffix: str,
         raise bottle.HTTPError(413, f"upload of {length} bytes is over the limit: a file of "
                                     f"at most {limit} bytes (max_upload_bytes) in a form of "
                                     f"at most {body_limit(limit)} bytes")
-    fd, path = tempfile.mkstemp(prefix=".upload.", suffix=suffix, dir=directory)
+    from ..tools._files import temp_file
+
+    fd, path = temp_file(directory, "upload", suffix)
     try:
         with os.fdopen(fd, "wb") as out:
             sink: Any = out
@@ -211,8 +214,7 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
         # A client reading slowly must hold neither a read transaction (it would
         # stop WAL checkpoints and keep the restore gate) nor a worker thread.
         try:
-            fd, path = tempfile.mkstemp(prefix=".export.", suffix=".zip",
-                                        dir=_download_folder(db))
+            fd, path = temp_file(_download_folder(db), "export", ".zip")
         except BaseException:
             downloads.release()
             raise
@@ -254,8 +256,7 @@ def add_data_routes(app: bottle.Bottle, plugin: Any) -> None:
         # for the whole download, which would stop WAL checkpoints (the -wal
         # file grows) for as long as a client takes to read: a copy it is.
         try:
-            fd, path = tempfile.mkstemp(prefix=".backup.", suffix=".sqlite",
-                                        dir=os.path.dirname(os.path.abspath(live)))
+            fd, path = temp_file(os.path.dirname(os.path.abspath(live)), "download", ".sqlite")
             os.close(fd)
         except BaseException:
             downloads.release()

@@ -16,8 +16,10 @@ sends from another site (``peestore.rest._origin``).
 
 Route options (Bottle route config) the plugin reads:
 ``peestore_write=True`` (a write: needs ``X-User`` when there is no
-``authenticate``) and ``peestore_auth=False`` (no authentication for this
-route, e.g. a login page).
+``authenticate``), ``peestore_auth=False`` (no authentication for this
+route, e.g. a login page) and ``peestore_upload=True`` (the route takes a
+body up to ``max_upload_bytes``, not ``max_body_bytes``, and peestore's
+server checks its headers with ``refuse_early`` before reading the body).
 """
 from __future__ import annotations
 
@@ -55,6 +57,8 @@ _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _MAX_ACTOR = 200  # AuditLog.actor's max_length
 # A reason is a sentence or two; a longer header is not a reason but a payload.
 _MAX_REASON = 2000
+_UPLOADS = ("/db/restore", "/db/import")  # the plugin's own upload routes (admin only)
+_NEEDS_USER = "send an X-User header: the name the audit log blames for this change"
 
 
 def identity_name(identity: Identity) -> Optional[str]:
@@ -123,6 +127,11 @@ class RestPlugin:
     requests in flight before it answers 503 with nothing changed.
     ``console`` adds the operator console's pages under ``/db/console/``
     (docs/console.md); its code loads on the first request to one of them.
+
+    On an upload route, peestore's server (``peestore.serve``, ``make_server``)
+    also calls ``authenticate`` once with the request's headers alone, before
+    it reads the body (``refuse_early``): ``authenticate`` must decide from the
+    headers, and is called again with the whole request.
     """
 
     name = "peestore"
@@ -232,6 +241,61 @@ class RestPlugin:
         if "admin" not in identity_roles(identity):
             raise error(403, "%s needs the admin role" % bottle.request.path)
 
+    def refuse_early(self, environ: Dict[str, Any], config: Mapping[str, Any]
+                     ) -> Optional[bottle.HTTPResponse]:
+        """The answer an upload request gets from its headers alone, or None to read
+        its body: 401 when ``authenticate`` finds no identity, 403 without the
+        ``admin`` role on the plugin's own upload routes, 400 without a usable
+        ``X-User`` when there is no ``authenticate``.
+
+        Called by peestore's server in its network thread, before the body is
+        read (``environ`` has an empty ``wsgi.input``), so that nobody the route
+        would refuse can make the server buffer an upload.  ``config`` is the
+        route's config.
+        """
+        authenticate = self.authenticate if config.get("peestore_auth", True) else None
+        try:
+            if authenticate is None:
+                if self.authenticate is None and config.get("peestore_write"):
+                    name = text_header(environ, "X-User")
+                    if name is None:
+                        return error(400, _NEEDS_USER)
+                    if len(name) > _MAX_ACTOR:
+                        return error(400, "the actor name is over %d characters" % _MAX_ACTOR)
+                return None
+            # bottle.request too, for an authenticate that reads it rather than
+            # its argument (a thread-local: this thread serves no route).
+            request = bottle.request
+            request.bind(environ)
+            db = database.obj
+            opened = db is not None and db.is_closed()
+            try:
+                identity = authenticate(request)
+            finally:
+                request.bind({})
+                # A connection authenticate opened in this thread is not kept.
+                if opened and not db.is_closed():
+                    db.close()
+            if not identity:
+                return self._unauthorized()
+            if config.get("peestore_upload") == "admin" and \
+                    "admin" not in identity_roles(identity):
+                return error(403, "%s needs the admin role" % environ.get("PATH_INFO", ""))
+            return None
+        except bottle.HTTPResponse as response:
+            if isinstance(response, bottle.HTTPError):
+                if response.status_code >= 500:
+                    log.error("authenticate failed on %s: %r", environ.get("PATH_INFO"),
+                              response.exception)
+                    return error(500, "internal server error")
+                response = error(response.status_code, response.body
+                                 if isinstance(response.body, str) and response.body
+                                 else response.status_line[4:])
+            return self._unauthorized(response) if response.status_code == 401 else response
+        except Exception:
+            log.exception("authenticate failed on %s", environ.get("PATH_INFO"))
+            return error(500, "internal server error")
+
     # -- Bottle plugin API v2 ------------------------------------------------
 
     def setup(self, app: bottle.Bottle) -> None:
@@ -248,9 +312,12 @@ class RestPlugin:
             add_db_routes(app, self)
             first = len(app.routes)
             add_data_routes(app, self)
+            uploads = {self.route_path(path) for path in _UPLOADS}
             for route in app.routes[first:]:
                 if route.method in _WRITE_METHODS:
                     route.config.setdefault("peestore_write", True)
+                if route.method == "POST" and route.rule in uploads:
+                    route.config["peestore_upload"] = "admin"
         _add_openapi_route(app, self)
         if self.console:
             _add_console_routes(app, self)
@@ -311,8 +378,7 @@ class RestPlugin:
                 else:
                     name = text_header(environ, "X-User")
                     if name is None and needs_user:
-                        return error(400, "send an X-User header: the name the audit log "
-                                     "blames for this change")
+                        return error(400, _NEEDS_USER)
                 if name is not None and len(name) > _MAX_ACTOR:
                     return error(400, "the actor name is over %d characters" % _MAX_ACTOR)
                 reason = None

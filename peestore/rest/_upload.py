@@ -98,9 +98,10 @@ def read_multipart(stream: IO[bytes], content_type: str, content_length: Optiona
 
     Raises ``UploadTooLarge`` for a file over ``limit`` bytes or a body over
     ``body_limit(limit)``, and ``UploadError`` for a malformed body, a body
-    without the file part, a field not in ``fields`` or one over 4 KiB.  The
-    whole body is read before a missing file or an unknown field is reported,
-    so the answer names the file whatever else the form holds.
+    without the file part, a field not in ``fields``, one sent twice or one
+    over 4 KiB.  The whole body is read before a missing file or an unknown
+    field is reported, so the answer names the file whatever else the form
+    holds.
     """
     delimiter = b"\r\n--" + _boundary(content_type)
     reader = _Reader(stream, content_length, body_limit(limit))
@@ -110,6 +111,8 @@ def read_multipart(stream: IO[bytes], content_type: str, content_length: Optiona
     file_parts = 0
     file_bytes = 0
     unknown: Optional[str] = None  # the first field not in ``fields``
+    repeated: Optional[str] = None  # the first field sent twice
+    seen = set()
     too_long: List[str] = []
     eof = False
 
@@ -151,6 +154,10 @@ def read_multipart(stream: IO[bytes], content_type: str, content_length: Optiona
         keep = name is not None and name != file_field and name in fields
         if unknown is None and name is not None and name != file_field and not keep:
             unknown = name
+        if keep:
+            if name in seen and repeated is None:
+                repeated = name
+            seen.add(name)
         kept = bytearray()
         while True:
             at = buffer.find(delimiter)
@@ -185,6 +192,11 @@ def read_multipart(stream: IO[bytes], content_type: str, content_length: Optiona
         takes = ", ".join([file_field] + [f for f in fields if f != file_field])
         raise UploadError(f"form field {_shown(unknown)} is not one this route takes "
                           f"({takes})")
+    if repeated is not None:
+        # Which value wins is not a guess to make for ``dry_run=true`` and
+        # ``dry_run=false``: the client says it once.
+        raise UploadError(f"form field {_shown(repeated)} is sent more than once; "
+                          "send it once")
     if too_long:
         raise UploadError(f"form field {_shown(too_long[0])} is over {_MAX_FIELD} bytes")
     return kept_fields

@@ -11,7 +11,6 @@ their audit entries agree.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import peewee
 
@@ -65,7 +64,9 @@ def backup(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database]
     ``progress(remaining_pages, total_pages)`` is called after each step.  The
     copy is written beside ``dest`` and renamed into place when complete, so
     ``dest`` is never a half-written file.  Raises ``NotSQLiteError`` (a
-    ``PeestoreError``) on PostgreSQL or MariaDB.
+    ``PeestoreError``) on PostgreSQL or MariaDB, and ``PeestoreError`` when
+    ``dest`` exists and is not a regular file (a device, a FIFO, a folder) or
+    is the live database or one of its ``-wal``, ``-shm``, ``-journal`` files.
     """
     db = get_database(database)
     source_path = sqlite_path(db, "backup()")
@@ -81,8 +82,11 @@ def backup(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database]
     if dest.is_dir():
         raise PeestoreError(f"{dest} is a folder; give the backup a file name, e.g. "
                             f"{dest / 'backup.sqlite'}")
+    from ._files import check_output, temp_file
+
+    check_output(dest, database=db, what="the backup")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=str(directory))
+        fd, tmp = temp_file(directory, "backup", ".sqlite")
     except OSError as exc:
         raise PeestoreError(f"cannot write the backup into the folder {directory}: "
                             f"{exc.strerror or exc}") from None

@@ -6,9 +6,16 @@ layers, every parent to the left of its children (so most arrows run right to
 left between neighbouring layers); tables with no foreign key either way sit
 in rows underneath.  Text is monospace and box widths come from character
 counts with a generous width per character, so text never leaves its box.
+
+The work is bounded: no step recurses over the graph, every step is about
+linear in the tables, columns and foreign keys, and a database with more than
+``MAX_TABLES`` tables, ``MAX_COLUMNS`` columns or ``MAX_FOREIGN_KEYS`` foreign
+keys is refused (``ValidationError``, a 422 on ``/db/diagram.svg``): nobody
+reads a picture that large, and a restored file may hold any number of tables.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from xml.sax.saxutils import escape, quoteattr
 
@@ -17,13 +24,20 @@ from playhouse.reflection import Introspector
 
 from ..audit._log import INTERNAL_TABLES
 from ..db._connect import get_database
+from ..db._dialect import dialect_of
+from ..errors import ValidationError
 from ._tables import open_connection
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
-__all__ = ["diagram_svg"]
+__all__ = ["diagram_svg", "MAX_TABLES", "MAX_COLUMNS", "MAX_FOREIGN_KEYS"]
+
+#: The most tables, columns (all tables together) and foreign keys a diagram draws.
+MAX_TABLES = 500
+MAX_COLUMNS = 10_000
+MAX_FOREIGN_KEYS = 2_000
 
 FONT_SIZE = 12
 # Monospace glyphs are about 0.6 em wide; 0.68 em leaves room for wide fonts
@@ -68,29 +82,45 @@ class _Box:
         self.h = HEADER_H + ROW_H * max(1, len(rows)) + 6
         self.x = 0.0
         self.y = 0.0
+        self.index: Dict[str, int] = {}
+        for i, row in enumerate(rows):
+            self.index.setdefault(row[1], i)
 
     def row_y(self, column: str) -> float:
         """The vertical middle of ``column``'s row (the header's for an unknown column)."""
-        for i, row in enumerate(self.rows):
-            if row[1] == column:
-                return self.y + HEADER_H + ROW_H * i + ROW_H / 2
-        return self.y + HEADER_H / 2
+        i = self.index.get(column)
+        if i is None:
+            return self.y + HEADER_H / 2
+        return self.y + HEADER_H + ROW_H * i + ROW_H / 2
 
 
 def _layers(tables: List[str], parents: Dict[str, List[str]]) -> Dict[str, int]:
-    """Layer of each table: 0 without parents, else one more than its deepest parent."""
+    """Layer of each table: 0 without parents, else one more than its deepest parent.
+
+    A depth-first walk with its own stack (a chain of foreign keys may be
+    thousands of tables deep); a foreign key back to a table still on the walk
+    (a cycle) is left out, so every table gets a layer.
+    """
     layer: Dict[str, int] = {}
-
-    def visit(table: str, path: Tuple[str, ...]) -> int:
-        if table in layer:
-            return layer[table]
-        ups = [p for p in parents.get(table, ()) if p != table and p not in path]
-        value = 1 + max(visit(p, path + (table,)) for p in ups) if ups else 0
-        layer[table] = value
-        return value
-
-    for table in tables:
-        visit(table, ())
+    on_path = set()
+    for start in tables:
+        if start in layer:
+            continue
+        # Each frame: a table and the iterator over its parents still to visit.
+        stack = [(start, iter(parents.get(start, ())))]
+        on_path.add(start)
+        while stack:
+            table, ups = stack[-1]
+            for parent in ups:
+                if parent != table and parent not in layer and parent not in on_path:
+                    on_path.add(parent)
+                    stack.append((parent, iter(parents.get(parent, ()))))
+                    break
+            else:
+                stack.pop()
+                on_path.discard(table)
+                done = [layer[p] for p in parents.get(table, ()) if p in layer and p != table]
+                layer[table] = 1 + max(done) if done else 0
     return layer
 
 
@@ -138,18 +168,23 @@ def _layout(boxes: Dict[str, _Box], links: List[Tuple[str, str, str, str]]
         _place_column(boxes, columns[depth], xs[depth])
     # Fewer crossings: order each layer by where its links land in the next one
     # (parents by their children's rows, then children by their parents' rows).
+    # Each table's links, found once: the passes cost the number of links.
+    down: Dict[str, List[Tuple[str, str]]] = {}  # parent -> (child, child column)
+    up: Dict[str, List[Tuple[str, str]]] = {}    # child -> (parent, parent column)
+    for child, column, dest, dest_column in links:
+        if child in layer and dest in layer:
+            down.setdefault(dest, []).append((child, column))
+            up.setdefault(child, []).append((dest, dest_column))
     for _ in range(3):
         for depth in reversed(depths[:-1]):
             def downstream(t: str, depth: int = depth) -> float:
-                ys = [boxes[c].row_y(col) for c, col, d, _ in links
-                      if d == t and c in layer and layer[c] > depth]
+                ys = [boxes[c].row_y(col) for c, col in down.get(t, ()) if layer[c] > depth]
                 return _mean(ys, boxes[t].y)
             columns[depth].sort(key=downstream)
             _place_column(boxes, columns[depth], xs[depth])
         for depth in depths[1:]:
             def upstream(t: str, depth: int = depth) -> float:
-                ys = [boxes[d].row_y(dcol) for c, _, d, dcol in links
-                      if c == t and d in layer and layer[d] < depth]
+                ys = [boxes[d].row_y(dcol) for d, dcol in up.get(t, ()) if layer[d] < depth]
                 return _mean(ys, boxes[t].y)
             columns[depth].sort(key=upstream)
             _place_column(boxes, columns[depth], xs[depth])
@@ -173,18 +208,47 @@ def _layout(boxes: Dict[str, _Box], links: List[Tuple[str, str, str, str]]
     return right + MARGIN + 40, bottom - GAP_Y + MARGIN, layer, extents
 
 
-def _free_y(boxes: List[_Box], lo: float, hi: float, want: float) -> float:
-    """A y between the boxes of the layers spanned (x from lo to hi), near ``want``."""
-    blocking = [b for b in boxes if b.x < hi and b.x + b.w > lo]
-    candidates = [MARGIN + TITLE_H - GAP_Y / 2]
-    candidates += [b.y + b.h + GAP_Y / 2 for b in blocking]
-    free = [y for y in candidates
-            if all(not (b.y - 6 < y < b.y + b.h + 6) for b in blocking)]
-    return min(free or candidates, key=lambda y: abs(y - want))
+class _Gaps:
+    """Where an arrow may cross the layers between its ends without running through a
+    box: the free heights of each span of layers, worked out once per span."""
+
+    def __init__(self, boxes: List[_Box]) -> None:
+        self.boxes = boxes
+        self.spans: Dict[Tuple[float, float], List[float]] = {}
+
+    def free_y(self, lo: float, hi: float, want: float) -> float:
+        """A y between the boxes of the layers spanned (x from lo to hi), near ``want``."""
+        free = self.spans.get((lo, hi))
+        if free is None:
+            free = self.spans[(lo, hi)] = self._free(lo, hi)
+        at = bisect.bisect_left(free, want)
+        near = free[max(0, at - 1):at + 1]
+        return min(near, key=lambda y: abs(y - want))
+
+    def _free(self, lo: float, hi: float) -> List[float]:
+        blocking = sorted((b.y - 6, b.y + b.h + 6) for b in self.boxes
+                          if b.x < hi and b.x + b.w > lo)
+        candidates = [MARGIN + TITLE_H - GAP_Y / 2] + [end - 6 + GAP_Y / 2
+                                                       for _, end in blocking]
+        # The blocked heights as disjoint intervals (they are sorted by start).
+        merged: List[List[float]] = []
+        for start, end in blocking:
+            if merged and start < merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        starts = [m[0] for m in merged]
+        free = []
+        for y in candidates:
+            at = bisect.bisect_left(starts, y) - 1
+            # Only the last interval starting below y can hold it.
+            if at < 0 or not y < merged[at][1]:
+                free.append(y)
+        return sorted(free or candidates)
 
 
 def _arrow(child: _Box, column: str, parent: _Box, dest: str, colour: str,
-           boxes: List[_Box]) -> str:
+           gaps: _Gaps) -> str:
     sy, ey = child.row_y(column), parent.row_y(dest)
     if child is parent:  # self reference: a loop on the right
         sx = ex = child.x + child.w
@@ -195,7 +259,7 @@ def _arrow(child: _Box, column: str, parent: _Box, dest: str, colour: str,
         sx, ex = child.x, parent.x + parent.w
         lo, hi = ex + GAP_X, sx - GAP_X  # the layers in between, if any
         if hi > lo:  # go round their boxes, through a gap
-            y = _free_y(boxes, lo, hi, (sy + ey) / 2)
+            y = gaps.free_y(lo, hi, (sy + ey) / 2)
             b = GAP_X / 2
             path = f"M{sx:.1f},{sy:.1f} C{sx - b:.1f},{sy:.1f} {hi + b:.1f},{y:.1f} " \
                    f"{hi:.1f},{y:.1f} L{lo:.1f},{y:.1f} C{lo - b:.1f},{y:.1f} " \
@@ -241,11 +305,42 @@ def _box_svg(box: _Box) -> List[str]:
     return out
 
 
+def _too_large(what: str, count: int, limit: int) -> ValidationError:
+    return ValidationError(f"the database has {count} {what}; the schema diagram draws at "
+                           f"most {limit}: look at a schema this large with a SQL client")
+
+
+def _check_size(db: peewee.Database) -> None:
+    """Refuse a schema over the limits before reading it in detail."""
+    tables = len(db.get_tables())
+    if tables > MAX_TABLES:
+        raise _too_large("tables", tables, MAX_TABLES)
+    if dialect_of(db).has_file:
+        # One query for the columns of every table (a restored file may hold
+        # tables of 2,000 columns each).
+        (columns,) = db.execute_sql(
+            "SELECT count(*) FROM sqlite_master AS m, pragma_table_info(m.name) "
+            "WHERE m.type = 'table'").fetchone()
+        if columns > MAX_COLUMNS:
+            raise _too_large("columns", columns, MAX_COLUMNS)
+
+
 def diagram_svg(database: Optional[peewee.Database] = None) -> str:
-    """An SVG picture of every table, its columns and types, primary and foreign keys."""
+    """An SVG picture of every table, its columns and types, primary and foreign keys.
+
+    Raises ``ValidationError`` for a database over ``MAX_TABLES`` tables,
+    ``MAX_COLUMNS`` columns or ``MAX_FOREIGN_KEYS`` foreign keys.
+    """
     db = get_database(database)
     with open_connection(db):
+        _check_size(db)
         metadata = Introspector.from_database(db).introspect()
+    columns = sum(len(c) for c in metadata.columns.values())
+    if columns > MAX_COLUMNS:
+        raise _too_large("columns", columns, MAX_COLUMNS)
+    keys = sum(len(f) for f in metadata.foreign_keys.values())
+    if keys > MAX_FOREIGN_KEYS:
+        raise _too_large("foreign keys", keys, MAX_FOREIGN_KEYS)
     boxes: Dict[str, _Box] = {}
     links: List[Tuple[str, str, str, str]] = []
     for table in sorted(metadata.columns):
@@ -278,10 +373,11 @@ def diagram_svg(database: Optional[peewee.Database] = None) -> str:
             f"key{'s' if len(links) != 1 else ''}"
     out.append(f'<text x="{MARGIN}" y="{MARGIN + 8}" font-size="13" fill="#34495e">'
                f'{_text(title)}</text>')
+    gaps = _Gaps(list(boxes.values()))
     for i, (table, column, dest_table, dest_column) in enumerate(links):
         if dest_table in boxes:
             out.append(_arrow(boxes[table], column, boxes[dest_table], dest_column,
-                              COLOURS[i % len(COLOURS)], list(boxes.values())))
+                              COLOURS[i % len(COLOURS)], gaps))
     for table in sorted(boxes):
         out.extend(_box_svg(boxes[table]))
     out.append("</svg>")
