@@ -24,7 +24,6 @@ import io
 import json
 import os
 import pathlib
-import tempfile
 import uuid
 import zipfile
 
@@ -238,10 +237,13 @@ def write_export(dest: Union[str, os.PathLike], *, database: Optional[peewee.Dat
                  progress: Optional[Progress] = None,
                  models: Optional[Sequence[type]] = None) -> pathlib.Path:
     """``export_csv`` with a ``progress(table, rows_written)`` callback and more ``models``."""
+    from ._files import check_output, temp_file
+
     db = get_database(database)
+    check_output(dest, database=db, what="the export")
     dest = pathlib.Path(dest)
     directory = dest.parent if str(dest.parent) else pathlib.Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=str(directory))
+    fd, tmp = temp_file(str(directory), "export", ".zip")
     try:
         with os.fdopen(fd, "wb") as f:
             for _ in export_steps(f, db, tables, progress, models):

@@ -31,7 +31,6 @@ import os
 import shutil
 import sqlite3
 import stat
-import tempfile
 
 import peewee
 
@@ -129,8 +128,9 @@ def stage_file(src: Union[str, os.PathLike], live: str, digest: Optional[Any] = 
     """
     if not os.path.isfile(str(src)):
         raise RestoreError(f"no backup file at {src}")
-    fd, staged = tempfile.mkstemp(prefix=f".{os.path.basename(live)}.", suffix=".restore",
-                                  dir=os.path.dirname(os.path.abspath(live)))
+    from ._files import temp_file
+
+    fd, staged = temp_file(os.path.dirname(os.path.abspath(live)), "restore", ".restore")
     try:
         with open(str(src), "rb") as fin, os.fdopen(fd, "wb") as fout:
             shutil.copyfileobj(fin, Sha256Writer(fout, digest) if digest else fout, _CHUNK)
