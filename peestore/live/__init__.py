@@ -1,0 +1,1 @@
+"""Live changes: the event stream (``GET /db/changes``) and the MQTT publisher."""
