@@ -171,6 +171,34 @@ def test_an_upload_is_authenticated_before_its_body_is_read(sqlite_db, db_path, 
     assert not [p for p in db_path.parent.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("path", ["/db/restore", "/db/import"])
+@pytest.mark.parametrize("browser", [b"Origin: http://evil.example\r\n",
+                                     b"Sec-Fetch-Site: cross-site\r\n"])
+@pytest.mark.parametrize("who", [ADMIN, {"X-User": "anna"}])
+def test_a_cross_site_upload_is_refused_before_its_body_is_read(sqlite_db, db_path, spool,
+                                                                chunked, path, browser, who):
+    """An upload of 100 MB that a browser sends from another site, by an admin (or with
+    X-User when there is no authenticate): a JSON 403 from the headers alone, sent while
+    the client is still sending; nothing in the temporary folder or beside the database."""
+    sqlite_db(MODELS)
+    length = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: 100000000"
+    head = (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=XX\r\n" % path.encode() + browser
+            + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in who.items()))
+    app = _app(authenticate=authenticate) if who is ADMIN else _app()
+    with background(app, threads=2) as url:
+        sock = _connect(url)
+        _send_body_start(sock, head + length + b"\r\n\r\n", 100_000_000, chunked)
+        held = spool()
+        status, headers, body = _answer(sock)
+    assert status == 403 and headers["content-type"] == "application/json"
+    detail = json.loads(body)["detail"]
+    assert detail.startswith("cross-site request refused") and "nothing was changed" in detail
+    assert held == 0
+    assert not [p for p in db_path.parent.iterdir() if p.name.startswith(".")]
+
+
 def _multipart(data, fields=()):
     parts = b"".join(b'--XX\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
                      % (name.encode(), value.encode()) for name, value in fields)

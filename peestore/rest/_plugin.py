@@ -114,6 +114,14 @@ def _is_stream(value: Any) -> bool:
     return hasattr(value, "__next__") and not hasattr(value, "read")
 
 
+def _cross_site_refusal(environ: Mapping[str, Any]) -> Optional[bottle.HTTPResponse]:
+    """The 403 for a state-changing request a browser sends from another site, or None."""
+    refused = cross_site(environ)
+    if refused is None:
+        return None
+    return error(403, "cross-site request refused: %s; nothing was changed" % refused)
+
+
 class RestPlugin:
     """Bottle plugin: a REST API per model, ``/db`` routes, JSON errors, per-request
     connections and actors.  See SPEC section 6 and docs/rest.md.
@@ -244,15 +252,20 @@ class RestPlugin:
     def refuse_early(self, environ: Dict[str, Any], config: Mapping[str, Any]
                      ) -> Optional[bottle.HTTPResponse]:
         """The answer an upload request gets from its headers alone, or None to read
-        its body: 401 when ``authenticate`` finds no identity, 403 without the
-        ``admin`` role on the plugin's own upload routes, 400 without a usable
-        ``X-User`` when there is no ``authenticate``.
+        its body: 403 when a browser sends it from another site
+        (``peestore.rest._origin``), 401 when ``authenticate`` finds no
+        identity, 403 without the ``admin`` role on the plugin's own upload
+        routes, 400 without a usable ``X-User`` when there is no
+        ``authenticate``.
 
         Called by peestore's server in its network thread, before the body is
         read (``environ`` has an empty ``wsgi.input``), so that nobody the route
         would refuse can make the server buffer an upload.  ``config`` is the
         route's config.
         """
+        refused = _cross_site_refusal(environ)
+        if refused is not None:
+            return refused
         authenticate = self.authenticate if config.get("peestore_auth", True) else None
         try:
             if authenticate is None:
@@ -336,10 +349,9 @@ class RestPlugin:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not safe:
-                refused = cross_site(request.environ)
+                refused = _cross_site_refusal(request.environ)
                 if refused is not None:
-                    return error(403, "cross-site request refused: %s; nothing was changed"
-                                 % refused)
+                    return refused
             enter()
             db = proxy.obj
             # This thread's connection from its last request (see peestore.parking),
