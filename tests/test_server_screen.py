@@ -132,7 +132,7 @@ def test_a_json_route_refuses_a_big_body_before_buffering_it(sqlite_db, spool, c
     length = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: 50000000"
     with background(app, threads=2) as url:
         sock = _connect(url)
-        _send_body_start(sock, b"POST /gauges/ HTTP/1.1\r\nHost: x\r\n"
+        _send_body_start(sock, b"POST /gauges/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                          b"Content-Type: application/json\r\n" + length + b"\r\n\r\n",
                          50_000_000, chunked)
         held = spool()
@@ -143,7 +143,7 @@ def test_a_json_route_refuses_a_big_body_before_buffering_it(sqlite_db, spool, c
     assert held == 0
 
 
-UPLOAD = (b"POST /db/restore HTTP/1.1\r\nHost: x\r\n"
+UPLOAD = (b"POST /db/restore HTTP/1.1\r\nHost: 127.0.0.1\r\n"
           b"Content-Type: multipart/form-data; boundary=XX\r\n")
 
 
@@ -356,7 +356,7 @@ def test_half_sent_headers_do_not_hold_the_connection_slots(sqlite_db):
         try:
             for _ in range(10):
                 sock = _connect(url)
-                sock.sendall(b"GET /db/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                sock.sendall(b"GET /db/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 slow.append(sock)
             _until(lambda: _health(url))
             for sock in slow:
@@ -460,7 +460,7 @@ def _stalled_download(url):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(TIMEOUT)
     sock.connect(_address(url))
-    sock.sendall(b"GET /db/backup.sqlite HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /db/backup.sqlite HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert sock.recv(12).startswith(b"HTTP/1.1 200")
     return sock
 
