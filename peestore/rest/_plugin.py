@@ -364,10 +364,9 @@ class RestPlugin:
         enter, leave = gate.enter_shared, gate.leave_shared
         proxy = database
         safe = route.method in SAFE_METHODS
-        host_refusal = self.hosts.refusal
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            refused = host_refusal(request.environ.get("HTTP_HOST"))
+            refused = self.hosts.refusal(request.environ.get("HTTP_HOST"))
             if refused is not None:
                 return error(400, refused)
             if not safe:
