@@ -100,11 +100,9 @@ class _Screen:
                 target = None
         if target is None:
             refusal = None
-            if self.hosts:
-                # What the route's plugin would answer first, before the body.
-                refused = [plugin.refuse_host({"HTTP_HOST": host}) for plugin in self.hosts]
-                if all(refused):
-                    refusal = _wire(refused[0])
+            if self.hosts and all(plugin.hosts.refusal(host) for plugin in self.hosts):
+                # What the route's plugin answers first, given before the body.
+                refusal = _wire(self.hosts[0].refuse_host({"HTTP_HOST": host}))
             return self.json_limit, "max_body_bytes", refusal
         limit, plugin, config = target
         refusal = None
