@@ -10,7 +10,11 @@ can reach:
   may take ``max_upload_bytes``; every other request the plugin's
   ``max_body_bytes``.  An upload route is also authenticated on its headers
   before its body is read (``RestPlugin.refuse_early``): an anonymous or
-  non-admin client cannot make the server store anything.
+  non-admin client, a browser on another site's page and a request naming a
+  foreign ``Host`` cannot make the server store anything.  A request whose
+  ``Host`` no plugin answers (``RestPlugin.refuse_host``) is refused from its
+  headers on any route, when every app mounted into the served one has a
+  plugin.
 - ``header_timeout`` (default ``HEADER_TIMEOUT``): a connection must send each
   request's line and headers within it, counted from when it opens or its last
   answer was sent; slow senders (and idle keep-alive connections) cannot hold
