@@ -72,7 +72,7 @@ def held_in_temp_files(pid: int) -> int:
 def health_ok(port: int, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(b"GET /db/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            sock.sendall(b"GET /db/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                          b"Authorization: Bearer admin\r\n\r\n")
             return sock.recv(12).startswith(b"HTTP/1.1 200")
     except OSError:
@@ -95,7 +95,7 @@ def bodies(port: int, pid: int, args: argparse.Namespace) -> None:
         socks = []
         for _ in range(args.connections):
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            sock.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+            sock.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\n"
                           "Content-Length: %d\r\n\r\n" % (path, ctype, args.declared_mb << 20)
                           ).encode())
             socks.append(sock)
@@ -119,7 +119,7 @@ def slowloris(port: int, args: argparse.Namespace) -> None:
     try:
         for _ in range(args.slow):
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            sock.sendall(b"GET /db/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            sock.sendall(b"GET /db/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             socks.append(sock)
         while not health_ok(port) and time.monotonic() - start < 60:
             time.sleep(0.2)
@@ -136,7 +136,7 @@ def stalled(port: int, pid: int, args: argparse.Namespace) -> None:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", port))
-        sock.sendall(b"GET /db/backup.sqlite HTTP/1.1\r\nHost: x\r\n"
+        sock.sendall(b"GET /db/backup.sqlite HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      b"Authorization: Bearer admin\r\n\r\n")
         socks.append(sock)
     time.sleep(2)

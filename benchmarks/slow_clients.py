@@ -83,7 +83,7 @@ def stalled(port: int) -> tuple:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(10)
     sock.connect(("127.0.0.1", port))
-    sock.sendall(b"GET /db/backup.sqlite HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /db/backup.sqlite HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     line = b""
     while not line.endswith(b"\r\n"):
         part = sock.recv(1)
@@ -108,7 +108,7 @@ def upload(port: int, megabytes: int) -> tuple:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
     sock.settimeout(10)
     sock.connect(("127.0.0.1", port))
-    sock.sendall(b"POST /db/restore HTTP/1.1\r\nHost: x\r\nX-User: bench\r\n"
+    sock.sendall(b"POST /db/restore HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: bench\r\n"
                  b"Content-Type: multipart/form-data; boundary=XX\r\n"
                  b"Transfer-Encoding: chunked\r\n\r\n")
     block = b"x" * 65536

@@ -30,8 +30,8 @@ from .errors import ConfigurationError
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
-    # screen(method, path, environ) -> None or (body_limit, setting, refusal)
-    Screen = Callable[[str, str, Callable[[], Dict[str, Any]]], Any]
+    # screen(method, path, host, environ) -> None or (body_limit, setting, refusal)
+    Screen = Callable[[str, str, Optional[str], Callable[[], Dict[str, Any]]], Any]
 
 __all__ = [
     "check", "check_waitress",
@@ -376,14 +376,15 @@ def server_channel(header_timeout: Optional[float] = None,
     sent; past it the connection is closed (an idle keep-alive connection
     too).  None: no deadline.
 
-    ``screen(method, path, environ)`` is called in the server's loop once a
-    request's headers are in and before its body is read (``path`` as the
-    app's ``PATH_INFO`` will be, ``environ()`` builds the request's WSGI
-    environ without a body).  It returns None, or ``(body_limit, setting,
-    refusal)``: the most bytes this request's body may have (waitress'
-    ``max_request_body_size`` stays the upper bound; ``setting`` names the
-    limit in the 413), and None or ``(status line, headers, body bytes)`` to
-    answer instead of reading the body (the connection is then closed).
+    ``screen(method, path, host, environ)`` is called in the server's loop
+    once a request's headers are in and before its body is read (``path`` as
+    the app's ``PATH_INFO`` will be, ``host`` its ``Host`` header or None,
+    ``environ()`` builds the request's WSGI environ without a body).  It
+    returns None, or ``(body_limit, setting, refusal)``: the most bytes this
+    request's body may have (waitress' ``max_request_body_size`` stays the
+    upper bound; ``setting`` names the limit in the 413), and None or
+    ``(status line, headers, body bytes)`` to answer instead of reading the
+    body (the connection is then closed).
     """
     base = _quiet_channel()
     if header_timeout is None and screen is None:
@@ -553,7 +554,7 @@ def _screened_parser() -> type:
         def parse_header(self, header_plus: bytes) -> None:
             super().parse_header(header_plus)
             judged = self.channel.screen(self.command.upper(), self._path_info(),
-                                         self._environ)
+                                         self.headers.get("HOST"), self._environ)
             if judged is None:
                 return
             limit, setting, refusal = judged

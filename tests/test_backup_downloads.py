@@ -63,7 +63,7 @@ def _stalled_download(url, path="/db/backup.sqlite"):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(TIMEOUT)
     sock.connect(_address(url))
-    sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path.encode())
     line = b""
     while not line.endswith(b"\r\n"):
         part = sock.recv(1)

@@ -33,7 +33,10 @@ FOREIGN = [{"Origin": "http://evil.example"},
 
 def _client(**kwargs):
     app = bottle.Bottle()
-    plugin = peestore.RestPlugin(models=MODELS, **kwargs)
+    # The machine's name here (HOST), webtest's own and the real server's address.
+    plugin = peestore.RestPlugin(models=MODELS, allowed_hosts=["machine.local", "localhost",
+                                                                "127.0.0.1"],
+                                 **kwargs)
     app.install(plugin)
     return app, webtest.TestApp(app, extra_environ={"HTTP_HOST": HOST})
 

@@ -135,3 +135,95 @@ def test_filters_on_foreign_key(api):
     res = api.get("/bins/?part=%d" % part["id"])
     assert [b["label"] for b in res.json] == ["B1"]
     assert Part.select().count() == 5
+
+
+LONG_FILTERS = ["name", "name__ne", "name__contains", "name__startswith", "name__endswith",
+                "name__like", "note__contains", "name__in", "name__not_in", "qty", "qty__gt",
+                "price__lte", "made__gte", "active", "note__is_null", "grade"]
+
+
+@pytest.mark.parametrize("param", LONG_FILTERS)
+def test_a_filter_value_over_the_bound_is_a_400(api, param):
+    """Every filter's value (each item of an in/not_in list) may have MAX_VALUE_CHARS
+    characters: one more is a 400 that names the parameter and the bound, a megabyte
+    too, and the answer does not echo the value back."""
+    from peestore.rest._filters import MAX_VALUE_CHARS
+
+    assert MAX_VALUE_CHARS == 1000
+    for value in ("a" * (MAX_VALUE_CHARS + 1), "a" * (1 << 20),
+                  "b," + "7" * (MAX_VALUE_CHARS + 1)):
+        if "," in value and not param.endswith("in"):
+            continue
+        res = api.get("/parts/", params={param: value}, status=400)
+        detail = res.json["detail"]
+        assert detail.startswith("query parameter %s: " % param), detail
+        assert str(MAX_VALUE_CHARS) in detail and len(detail) < 300
+
+
+def test_values_up_to_the_bound_are_taken(api):
+    """A value of exactly MAX_VALUE_CHARS characters is a filter like any other; an
+    in-list may be longer as a whole (900 short values)."""
+    from peestore.rest._filters import MAX_VALUE_CHARS
+
+    assert api.get("/parts/", params={"note__contains": "x" * MAX_VALUE_CHARS}).json == []
+    assert names(api.get("/parts/", params={"name__like": "b" + "%" * 999})) == ["beta"]
+    values = ",".join(str(n) for n in range(900))
+    assert len(values) > MAX_VALUE_CHARS
+    assert len(api.get("/parts/", params={"qty__in": values}).json) == 5
+
+
+@pytest.mark.parametrize("query", ["order_by=", "fields=", "limit=", "offset=",
+                                   "include_deleted="])
+def test_other_list_parameters_are_bounded_too(api, query):
+    """order_by and fields (each name), limit, offset, include_deleted: a 400 naming the
+    parameter for a value over the bound, with no echo of it."""
+    param = query[:-1]
+    res = api.get("/parts/?" + query + "a" * (1 << 20), status=400)
+    assert res.json["detail"].startswith("query parameter %s: " % param)
+    assert len(res.json["detail"]) < 300
+
+
+def test_long_parameter_names_are_not_echoed(api):
+    """A megabyte-long unknown parameter name: a 400 of bounded size."""
+    res = api.get("/parts/?" + "n" * (1 << 20) + "=1", status=400)
+    assert "has no field" in res.json["detail"] and len(res.json["detail"]) < 300
+    res = api.get("/parts/?name__" + "o" * (1 << 20) + "=1", status=400)
+    assert "unknown operator" in res.json["detail"] and len(res.json["detail"]) < 300
+
+
+@pytest.mark.parametrize("param", ["component", "record_id", "actor", "operation", "since",
+                                   "until", "limit", "offset"])
+def test_audit_and_history_filters_are_bounded(api, param):
+    """GET /db/audit and GET /C/<id>/history take the same bound."""
+    res = api.get("/db/audit", params={param: "a" * 5000}, status=400)
+    assert res.json["detail"].startswith("query parameter %s: " % param)
+    assert "1000" in res.json["detail"] and len(res.json["detail"]) < 300
+    if param in ("limit", "offset"):
+        part = api.get("/parts/?name=beta").json[0]
+        res = api.get("/parts/%d/history" % part["id"], params={param: "1" * 5000}, status=400)
+        assert res.json["detail"].startswith("query parameter %s: " % param)
+
+
+def test_a_long_filter_over_a_real_server(sqlite_db):
+    """Through waitress: a 200 KB contains filter (under waitress' 256 KB header limit)
+    is a JSON 400 naming it."""
+    import http.client
+    import json
+    import urllib.parse
+
+    from peestore.rest._server import background
+
+    sqlite_db(REST_MODELS)
+    app = peestore.bootstrap(models=REST_MODELS, database_url=peestore.database.obj,
+                             create_tables=False)
+    with background(app, threads=2) as url:
+        conn = http.client.HTTPConnection(url[len("http://"):], timeout=10)
+        try:
+            conn.request("GET", "/parts/?" + urllib.parse.urlencode(
+                {"name__contains": "a" * 200_000}))
+            res = conn.getresponse()
+            body = json.loads(res.read())
+        finally:
+            conn.close()
+    assert res.status == 400, body
+    assert body["detail"].startswith("query parameter name__contains: ")

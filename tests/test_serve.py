@@ -332,3 +332,68 @@ def test_load_app_bottle_and_errors(tmp_path, monkeypatch):
         load_app("myapp:missing")
     with pytest.raises(peestore.ConfigurationError):
         load_app("no_such_module_here:app")
+
+
+def _get_as(url, host):
+    """The status of GET url sent with this Host header."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.putrequest("GET", parts.path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        res = conn.getresponse()
+        res.read()
+        return res.status
+    finally:
+        conn.close()
+
+
+def test_peestore_serve_allowed_host(tmp_path):
+    """`peestore serve --allowed-host NAME` (repeatable) answers those names only: the
+    list replaces the default, as RestPlugin(allowed_hosts=...) does."""
+    (tmp_path / "pressmodels.py").write_text(MACHINE_MODULE)
+    proc, _, url = processes.start(["-m", "peestore", "serve", "pressmodels", "--port", "0",
+                                    "--threads", "2", "--allowed-host", "press-7.plant.example",
+                                    "--allowed-host", "192.168.1.20"], tmp_path)
+    try:
+        assert _get_as(url + "db/health", "press-7.plant.example:8000") == 200
+        assert _get_as(url + "db/health", "192.168.1.20") == 200
+        assert _get_as(url + "db/health", "localhost") == 400
+        assert _get_as(url + "db/health", url.split("/")[2]) == 400
+    finally:
+        processes.stop(proc)
+    done = subprocess.run([sys.executable, "-m", "peestore", "serve", "pressmodels",
+                           "--port", "0", "--allowed-host", "press-7:8000"], cwd=str(tmp_path),
+                          env=processes.environment(), capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
+    assert "allowed_hosts" in done.stderr
+
+
+def test_load_app_allowed_hosts_replaces_the_plugins(tmp_path, monkeypatch):
+    """A Bottle app's RestPlugin takes the names given to load_app (--allowed-host)."""
+    import webtest
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "hostapp.py").write_text(textwrap.dedent("""
+        import bottle
+        import peestore
+        from tests.rest_models import REST_MODELS
+        app = bottle.Bottle()
+        app.install(peestore.RestPlugin(models=REST_MODELS, allowed_hosts=["a.example"]))
+    """))
+    monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(__file__)))
+    try:
+        app = load_app("hostapp:app", "sqlite:///%s" % (tmp_path / "a.db"),
+                       allowed_hosts=["b.example"])
+        client = webtest.TestApp(app)
+        client.get("/db/health", extra_environ={"HTTP_HOST": "b.example"}, status=200)
+        client.get("/db/health", extra_environ={"HTTP_HOST": "a.example"}, status=400)
+    finally:
+        sys.modules.pop("hostapp", None)
+        peestore.database.obj.close()

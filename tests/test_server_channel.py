@@ -33,7 +33,7 @@ def test_a_big_answer_to_a_slow_reader_arrives_whole():
         host, port = url[len("http://"):].rsplit(":", 1)
         sock = socket.create_connection((host, int(port)), timeout=30)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-        sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         time.sleep(1.5)  # a reader that stalls: the server's buffers fill up
         parts = []
         while True:

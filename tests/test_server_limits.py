@@ -77,7 +77,7 @@ def _chunked_upload(file_bytes, chunk=64 * 1024):
     yield _frame(b"\r\n--XX--\r\n") + b"0\r\n\r\n"
 
 
-UPLOAD_HEAD = (b"POST /db/restore HTTP/1.1\r\nHost: x\r\nX-User: t\r\n"
+UPLOAD_HEAD = (b"POST /db/restore HTTP/1.1\r\nHost: 127.0.0.1\r\nX-User: t\r\n"
                b"Content-Type: multipart/form-data; boundary=XX\r\n")
 
 
@@ -191,7 +191,7 @@ def test_an_app_that_fails_gives_a_json_500_without_its_error():
 
     with background(app, threads=1, expose_tracebacks=True) as url:
         sock = _connect(url)
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         status, headers, body = _response(sock)
     assert status == 500 and headers["content-type"] == "application/json"
     assert json.loads(body) == {"detail": "internal server error"}

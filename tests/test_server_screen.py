@@ -132,7 +132,7 @@ def test_a_json_route_refuses_a_big_body_before_buffering_it(sqlite_db, spool, c
     length = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: 50000000"
     with background(app, threads=2) as url:
         sock = _connect(url)
-        _send_body_start(sock, b"POST /gauges/ HTTP/1.1\r\nHost: x\r\n"
+        _send_body_start(sock, b"POST /gauges/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                          b"Content-Type: application/json\r\n" + length + b"\r\n\r\n",
                          50_000_000, chunked)
         held = spool()
@@ -143,7 +143,7 @@ def test_a_json_route_refuses_a_big_body_before_buffering_it(sqlite_db, spool, c
     assert held == 0
 
 
-UPLOAD = (b"POST /db/restore HTTP/1.1\r\nHost: x\r\n"
+UPLOAD = (b"POST /db/restore HTTP/1.1\r\nHost: 127.0.0.1\r\n"
           b"Content-Type: multipart/form-data; boundary=XX\r\n")
 
 
@@ -167,6 +167,34 @@ def test_an_upload_is_authenticated_before_its_body_is_read(sqlite_db, db_path, 
         assert json.loads(body) == {"detail": "authentication required"}
     else:
         assert json.loads(body) == {"detail": "/db/restore needs the admin role"}
+    assert held == 0
+    assert not [p for p in db_path.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("path", ["/db/restore", "/db/import"])
+@pytest.mark.parametrize("browser", [b"Origin: http://evil.example\r\n",
+                                     b"Sec-Fetch-Site: cross-site\r\n"])
+@pytest.mark.parametrize("who", [ADMIN, {"X-User": "anna"}])
+def test_a_cross_site_upload_is_refused_before_its_body_is_read(sqlite_db, db_path, spool,
+                                                                chunked, path, browser, who):
+    """An upload of 100 MB that a browser sends from another site, by an admin (or with
+    X-User when there is no authenticate): a JSON 403 from the headers alone, sent while
+    the client is still sending; nothing in the temporary folder or beside the database."""
+    sqlite_db(MODELS)
+    length = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: 100000000"
+    head = (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=XX\r\n" % path.encode() + browser
+            + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in who.items()))
+    app = _app(authenticate=authenticate) if who is ADMIN else _app()
+    with background(app, threads=2) as url:
+        sock = _connect(url)
+        _send_body_start(sock, head + length + b"\r\n\r\n", 100_000_000, chunked)
+        held = spool()
+        status, headers, body = _answer(sock)
+    assert status == 403 and headers["content-type"] == "application/json"
+    detail = json.loads(body)["detail"]
+    assert detail.startswith("cross-site request refused") and "nothing was changed" in detail
     assert held == 0
     assert not [p for p in db_path.parent.iterdir() if p.name.startswith(".")]
 
@@ -328,7 +356,7 @@ def test_half_sent_headers_do_not_hold_the_connection_slots(sqlite_db):
         try:
             for _ in range(10):
                 sock = _connect(url)
-                sock.sendall(b"GET /db/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                sock.sendall(b"GET /db/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 slow.append(sock)
             _until(lambda: _health(url))
             for sock in slow:
@@ -432,7 +460,7 @@ def _stalled_download(url):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(TIMEOUT)
     sock.connect(_address(url))
-    sock.sendall(b"GET /db/backup.sqlite HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /db/backup.sqlite HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert sock.recv(12).startswith(b"HTTP/1.1 200")
     return sock
 

@@ -12,7 +12,7 @@ from ..errors import ConfigurationError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, List
+    from typing import Any, List, Optional, Sequence
 
 
 def _models_in(value: Any) -> List[type]:
@@ -30,19 +30,23 @@ def _models_in(value: Any) -> List[type]:
     return [m for m in models if isinstance(m, type) and issubclass(m, BaseAuditedModel)]
 
 
-def load_app(spec: str, db_url: Any = None) -> Any:
+def load_app(spec: str, db_url: Any = None,
+             allowed_hosts: Optional[Sequence[str]] = None) -> Any:
     """The app named by ``module:attr`` (or ``module``), ready to serve.
 
     A Bottle app is served as it is; a module or a list of models gets
     ``bootstrap``.  The database: ``db_url`` when given; else the one the app
     connected itself when imported (``peestore.connect`` or ``bootstrap`` at
     import); else the default (``$PEESTORE_DATABASE_URL``, else
-    ``sqlite:///peestore.db``).
+    ``sqlite:///peestore.db``).  ``allowed_hosts``, when given, is the
+    ``RestPlugin`` option of the app made, and replaces that of a Bottle
+    app's ``RestPlugin``s.
     """
     import bottle
 
     from ..db._connect import connect, database
     from ..rest import RestPlugin, bootstrap
+    from ..rest._hosts import HostCheck
 
     module_name, _, attr = spec.partition(":")
     if not module_name:
@@ -64,6 +68,10 @@ def load_app(spec: str, db_url: Any = None) -> Any:
             raise ConfigurationError("%s has no attribute %r" % (module_name, attr)) from None
     if isinstance(value, bottle.Bottle):
         plugins = [p for p in value.plugins if isinstance(p, RestPlugin)]
+        if allowed_hosts is not None:
+            hosts = HostCheck(allowed_hosts)
+            for plugin in plugins:
+                plugin.hosts = hosts
         models = plugins[0].models if plugins else []
         if db_url is not None or database.obj is None:
             connect(db_url, models=models)
@@ -74,7 +82,7 @@ def load_app(spec: str, db_url: Any = None) -> Any:
                                  "peestore models" % spec)
     # A module that connected at import keeps its database (and its pragmas).
     return bootstrap(models=models, database_url=db_url if db_url is not None
-                     else database.obj)
+                     else database.obj, allowed_hosts=allowed_hosts)
 
 
 @command("serve", "serve APP (module:attr: a Bottle app or a module of models) with waitress")
@@ -83,11 +91,15 @@ def load_app(spec: str, db_url: Any = None) -> Any:
 @arg("--port", type=PORT, default=8000,
      help="TCP port, 0-65535 (0: any free port; default 8000)")
 @arg("--threads", type=THREADS, default=4, help="worker threads, 1-1000 (default 4)")
+@arg("--allowed-host", metavar="NAME", action="append", default=None,
+     help="a name (or IP address) the server answers to in the Host header, any port; "
+          "repeat for more; replaces the default (IP addresses, localhost, this "
+          "machine's names); '*' for any")
 def run(args: argparse.Namespace) -> int:
     from ..rest._banner import start_line
     from ..rest._server import make_server
 
-    app = load_app(args.app, args.db)
+    app = load_app(args.app, args.db, args.allowed_host)
     server = make_server(app, host=args.host, port=args.port, threads=args.threads)
     print(start_line(server), flush=True)
     try:

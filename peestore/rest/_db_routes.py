@@ -12,7 +12,7 @@ from ..db._dialect import dialect_of
 from ..db._connect import get_database
 from ..model._values import dumps, from_json_value
 from ._fields import check_text
-from ._filters import parse_int_param, query_params
+from ._filters import check_length, parse_int_param, query_params, shown
 from ._responses import JSON, error, json_response
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -53,10 +53,11 @@ def health() -> Any:
 def audit() -> str:
     """GET /db/audit: audit entries, newest first, filtered; X-Total-Count."""
     query = query_params()
-    for name in query:
+    for name, value in query.allitems():
         if name not in AUDIT_PARAMS:
-            raise error(400, "unknown query parameter %r; use %s"
-                        % (name, ", ".join(AUDIT_PARAMS)))
+            raise error(400, "unknown query parameter %s; use %s"
+                        % (shown(name), ", ".join(AUDIT_PARAMS)))
+        check_length(name, value)
     where = []
     for name in ("component", "record_id", "actor"):
         if name in query:
@@ -107,7 +108,8 @@ def verify(plugin: Any) -> str:
     query = query_params()
     for name in query:
         if name not in ("head_id", "head_hash"):
-            raise error(400, "unknown query parameter %r; use head_id and head_hash" % name)
+            raise error(400, "unknown query parameter %s; use head_id and head_hash"
+                        % shown(name))
     expect = None
     if "head_id" in query or "head_hash" in query:
         if "head_id" not in query or "head_hash" not in query:

@@ -3,7 +3,9 @@
 Every parameter is checked against the model's fields and every value parsed
 by its field's type before it touches a query; values reach the database as
 bound parameters, never as SQL text.  Any mistake is a 400 that names the
-parameter.
+parameter.  Each value is bounded (``MAX_VALUE_CHARS``), so a long one costs
+neither the database (a megabyte ``contains`` compared with every row) nor
+the answer (no error echoes more than a few words of it).
 """
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Iterable, List, Optional, Tuple
 
-__all__ = ["OPERATORS", "RESERVED", "MAX_FILTERS", "MAX_VALUES", "ListQuery",
-           "parse_list_query", "operators_for", "parse_bool_param", "parse_int_param",
-           "query_params"]
+__all__ = ["OPERATORS", "RESERVED", "MAX_FILTERS", "MAX_VALUES", "MAX_VALUE_CHARS",
+           "ListQuery", "parse_list_query", "operators_for", "parse_bool_param",
+           "parse_int_param", "query_params", "check_length", "shown"]
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains",
              "startswith", "endswith", "like", "is_null")
@@ -33,6 +35,26 @@ _MAX_INT = (1 << 63) - 1
 # parameter: SQLite builds before 3.32 take at most 999 in one statement).
 MAX_FILTERS = 100
 MAX_VALUES = 900
+#: The most characters a query parameter's value may have; in a comma-separated
+#: list (``in``, ``not_in``, ``fields``, ``order_by``), each item.  Longer is a 400.
+MAX_VALUE_CHARS = 1000
+_SHOWN = 60  # characters of a value or a name an error repeats
+
+
+def shown(text: str) -> str:
+    """``text`` as an error message repeats it: quoted, cut after a few words."""
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
+def _param(name: str) -> str:
+    return name if len(name) <= _SHOWN else name[:_SHOWN] + "..."
+
+
+def check_length(name: str, text: str) -> None:
+    """A 400 naming the parameter ``name`` when ``text`` is over ``MAX_VALUE_CHARS``."""
+    if len(text) > MAX_VALUE_CHARS:
+        raise error(400, "query parameter %s: a value of %d characters; at most %d "
+                    "(MAX_VALUE_CHARS)" % (_param(name), len(text), MAX_VALUE_CHARS))
 
 
 def query_params() -> bottle.FormsDict:
@@ -55,6 +77,7 @@ def operators_for(kind: str) -> Tuple[str, ...]:
 
 def parse_bool_param(name: str, text: str) -> bool:
     """``true``/``false`` (also 1/0, yes/no); else a 400 naming ``name``."""
+    check_length(name, text)
     lowered = text.strip().lower()
     if lowered in ("true", "1", "yes", "on"):
         return True
@@ -65,6 +88,7 @@ def parse_bool_param(name: str, text: str) -> bool:
 
 def parse_int_param(name: str, text: str, low: int = 0, high: int = _MAX_INT) -> int:
     """An integer in ``low..high``; else a 400 naming ``name``."""
+    check_length(name, text)
     try:
         value = int(text.strip())
     except ValueError:
@@ -110,10 +134,15 @@ def _value(info: ModelInfo, param: str, field: peewee.Field, text: str) -> Any:
 
 
 def _condition(info: ModelInfo, param: str, field: peewee.Field, op: str, text: str) -> Any:
+    if op not in ("in", "not_in"):
+        check_length(param, text)
     if op == "is_null":
         return field.is_null(parse_bool_param(param, text))
     if op in ("in", "not_in"):
-        values = [_value(info, param, field, part) for part in text.split(",")]
+        parts = text.split(",")
+        for part in parts:
+            check_length(param, part)
+        values = [_value(info, param, field, part) for part in parts]
         return field.in_(values) if op == "in" else field.not_in(values)
     if op in _TEXT_ONLY:
         try:
@@ -140,13 +169,15 @@ def _condition(info: ModelInfo, param: str, field: peewee.Field, op: str, text: 
 def _field(info: ModelInfo, param: str, name: str) -> peewee.Field:
     field = info.by_name.get(name)
     if field is None:
-        raise error(400, "query parameter %s: %s has no field %r"
-                    % (param, info.component, name))
+        raise error(400, "query parameter %s: %s has no field %s"
+                    % (_param(param), info.component, shown(name)))
     return field
 
 
 def _names(info: ModelInfo, param: str, text: str) -> List[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        check_length(param, name)
     if not names:
         raise error(400, "query parameter %s: name at least one field" % param)
     for name in names:
@@ -180,8 +211,8 @@ def parse_list_query(info: ModelInfo, items: Iterable[Tuple[str, str]]) -> ListQ
                 name, op = param, "eq"
         field = _field(info, param, name)
         if op not in OPERATORS:
-            raise error(400, "query parameter %s: unknown operator %r; use one of %s"
-                        % (param, op, ", ".join(OPERATORS)))
+            raise error(400, "query parameter %s: unknown operator %s; use one of %s"
+                        % (_param(param), shown(op), ", ".join(OPERATORS)))
         if op not in operators_for(info.kinds[name]):
             raise error(400, "query parameter %s: operator %s does not apply to field %s"
                         % (param, op, name))
@@ -199,6 +230,7 @@ def parse_list_query(info: ModelInfo, items: Iterable[Tuple[str, str]]) -> ListQ
             part = part.strip()
             if not part:
                 continue
+            check_length("order_by", part)
             field = _field(info, "order_by", part[1:] if part.startswith("-") else part)
             query.order_by.append(field.desc() if part.startswith("-") else field.asc())
         if not query.order_by:

@@ -11,8 +11,10 @@ user's own included, so that each request
 - runs as its actor (the identity's name, else the ``X-User`` header), and
 - answers every error as JSON ``{"detail": ...}``,
 
-and refuses, before anything runs, a state-changing request that a browser
-sends from another site (``peestore.rest._origin``).
+and refuses, before anything runs, a request whose ``Host`` header is not a
+name of the server (``peestore.rest._hosts``, DNS rebinding) and a
+state-changing request that a browser sends from another site
+(``peestore.rest._origin``).
 
 Route options (Bottle route config) the plugin reads:
 ``peestore_write=True`` (a write: needs ``X-User`` when there is no
@@ -38,6 +40,7 @@ from ._data_routes import add_data_routes
 from ._db_routes import add_db_routes
 from ._fields import ModelInfo
 from ._headers import challenge, text_header
+from ._hosts import HostCheck
 from ._origin import SAFE_METHODS, cross_site
 from ._responses import error, from_exception, install_error_pages
 from ._routes import ModelRoutes
@@ -114,6 +117,14 @@ def _is_stream(value: Any) -> bool:
     return hasattr(value, "__next__") and not hasattr(value, "read")
 
 
+def _cross_site_refusal(environ: Mapping[str, Any]) -> Optional[bottle.HTTPResponse]:
+    """The 403 for a state-changing request a browser sends from another site, or None."""
+    refused = cross_site(environ)
+    if refused is None:
+        return None
+    return error(403, "cross-site request refused: %s; nothing was changed" % refused)
+
+
 class RestPlugin:
     """Bottle plugin: a REST API per model, ``/db`` routes, JSON errors, per-request
     connections and actors.  See SPEC section 6 and docs/rest.md.
@@ -128,6 +139,12 @@ class RestPlugin:
     ``console`` adds the operator console's pages under ``/db/console/``
     (docs/console.md); its code loads on the first request to one of them.
 
+    ``allowed_hosts`` lists the names the server answers to in a request's
+    ``Host`` header (any port); another is a 400 before anything else (DNS
+    rebinding, docs/security.md).  None: any IP address, ``localhost``, the
+    host name, its ``.local`` name and its fully qualified name; ``"*"`` in
+    the list: any.
+
     On an upload route, peestore's server (``peestore.serve``, ``make_server``)
     also calls ``authenticate`` once with the request's headers alone, before
     it reads the body (``refuse_early``): ``authenticate`` must decide from the
@@ -141,7 +158,8 @@ class RestPlugin:
                  max_records: Optional[int] = None, db_routes: bool = True,
                  authenticate: Optional[Authenticate] = None,
                  max_body_bytes: int = 1 << 20, max_upload_bytes: int = 256 << 20,
-                 restore_wait: float = 10, console: bool = True) -> None:
+                 restore_wait: float = 10, console: bool = True,
+                 allowed_hosts: Optional[Iterable[str]] = None) -> None:
         self.models = list(models)
         components: Dict[str, type] = {}
         for model in self.models:
@@ -189,6 +207,8 @@ class RestPlugin:
                         "component %r has the name of an operator console page "
                         "(/db/console/%s); give the model another Meta.component, or "
                         "install RestPlugin(console=False)" % (component, component))
+        # The Host headers the plugin answers (DNS rebinding); None: the machine's names.
+        self.hosts = HostCheck(allowed_hosts)
         self.app: Optional[bottle.Bottle] = None
         self.route_keys: set = set()
 
@@ -241,18 +261,29 @@ class RestPlugin:
         if "admin" not in identity_roles(identity):
             raise error(403, "%s needs the admin role" % bottle.request.path)
 
+    def refuse_host(self, environ: Mapping[str, Any]) -> Optional[bottle.HTTPResponse]:
+        """The 400 for a request whose ``Host`` is not one of ``allowed_hosts``, or None."""
+        refused = self.hosts.refusal(environ.get("HTTP_HOST"))
+        return None if refused is None else error(400, refused)
+
     def refuse_early(self, environ: Dict[str, Any], config: Mapping[str, Any]
                      ) -> Optional[bottle.HTTPResponse]:
         """The answer an upload request gets from its headers alone, or None to read
-        its body: 401 when ``authenticate`` finds no identity, 403 without the
-        ``admin`` role on the plugin's own upload routes, 400 without a usable
-        ``X-User`` when there is no ``authenticate``.
+        its body: 400 when its ``Host`` is not one of ``allowed_hosts``, 403
+        when a browser sends it from another site
+        (``peestore.rest._origin``), 401 when ``authenticate`` finds no
+        identity, 403 without the ``admin`` role on the plugin's own upload
+        routes, 400 without a usable ``X-User`` when there is no
+        ``authenticate``.
 
         Called by peestore's server in its network thread, before the body is
         read (``environ`` has an empty ``wsgi.input``), so that nobody the route
         would refuse can make the server buffer an upload.  ``config`` is the
         route's config.
         """
+        refused = self.refuse_host(environ) or _cross_site_refusal(environ)
+        if refused is not None:
+            return refused
         authenticate = self.authenticate if config.get("peestore_auth", True) else None
         try:
             if authenticate is None:
@@ -335,11 +366,13 @@ class RestPlugin:
         safe = route.method in SAFE_METHODS
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            refused = self.hosts.refusal(request.environ.get("HTTP_HOST"))
+            if refused is not None:
+                return error(400, refused)
             if not safe:
-                refused = cross_site(request.environ)
+                refused = _cross_site_refusal(request.environ)
                 if refused is not None:
-                    return error(403, "cross-site request refused: %s; nothing was changed"
-                                 % refused)
+                    return refused
             enter()
             db = proxy.obj
             # This thread's connection from its last request (see peestore.parking),
@@ -479,12 +512,17 @@ def _add_console_routes(app: bottle.Bottle, plugin: RestPlugin) -> None:
 def bootstrap(app: Optional[bottle.Bottle] = None, *, models: Sequence[type],
               database_url: Union[str, peewee.Database, None] = None,
               create_tables: bool = True, max_records_per_model: Optional[int] = None,
-              enable_db_routes: bool = True, enable_console: bool = True) -> bottle.Bottle:
-    """``connect`` plus ``install(RestPlugin(...))`` in one call; returns the app."""
+              enable_db_routes: bool = True, enable_console: bool = True,
+              allowed_hosts: Optional[Iterable[str]] = None) -> bottle.Bottle:
+    """``connect`` plus ``install(RestPlugin(...))`` in one call; returns the app.
+
+    ``allowed_hosts`` is ``RestPlugin``'s: the ``Host`` names it answers.
+    """
     models = list(models)
     connect(database_url, models=models, create_tables=create_tables)
     if app is None:
         app = bottle.Bottle()
     app.install(RestPlugin(models=models, max_records=max_records_per_model,
-                           db_routes=enable_db_routes, console=enable_console))
+                           db_routes=enable_db_routes, console=enable_console,
+                           allowed_hosts=allowed_hosts))
     return app

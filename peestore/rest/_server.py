@@ -10,7 +10,11 @@ can reach:
   may take ``max_upload_bytes``; every other request the plugin's
   ``max_body_bytes``.  An upload route is also authenticated on its headers
   before its body is read (``RestPlugin.refuse_early``): an anonymous or
-  non-admin client cannot make the server store anything.
+  non-admin client, a browser on another site's page and a request naming a
+  foreign ``Host`` cannot make the server store anything.  A request whose
+  ``Host`` no plugin answers (``RestPlugin.refuse_host``) is refused from its
+  headers on any route, when every app mounted into the served one has a
+  plugin.
 - ``header_timeout`` (default ``HEADER_TIMEOUT``): a connection must send each
   request's line and headers within it, counted from when it opens or its last
   answer was sent; slow senders (and idle keep-alive connections) cannot hold
@@ -77,16 +81,18 @@ def request_body_limit(app: Any) -> Optional[int]:
 
 
 class _Screen:
-    """Each request's body limit and, for an upload route, the refusal its headers
-    earn (``peestore._compat.server_channel``'s ``screen``)."""
+    """Each request's body limit and, for an upload route or a ``Host`` no plugin
+    answers, the refusal its headers earn (``peestore._compat.server_channel``'s
+    ``screen``)."""
 
     def __init__(self, json_limit: int, uploads: Dict[Tuple[str, str], Any],
-                 router: Any) -> None:
+                 router: Any, hosts: List[Any]) -> None:
         self.json_limit = json_limit
         self.uploads = uploads  # (method, path) -> (limit, plugin, route config)
         self.router = router    # rules with wildcards, or None
+        self.hosts = hosts      # the plugins, when every app has one; else empty
 
-    def __call__(self, method: str, path: str,
+    def __call__(self, method: str, path: str, host: Optional[str],
                  environ: Callable[[], Dict[str, Any]]) -> Tuple[int, str, Any]:
         target = self.uploads.get((method, path))
         if target is None and self.router is not None:
@@ -97,7 +103,11 @@ class _Screen:
             except bottle.HTTPError:  # no upload route there (404/405)
                 target = None
         if target is None:
-            return self.json_limit, "max_body_bytes", None
+            refusal = None
+            if self.hosts and all(plugin.hosts.refusal(host) for plugin in self.hosts):
+                # What the route's plugin answers first, given before the body.
+                refusal = _wire(self.hosts[0].refuse_host({"HTTP_HOST": host}))
+            return self.json_limit, "max_body_bytes", refusal
         limit, plugin, config = target
         refusal = None
         if plugin is not None:
@@ -127,7 +137,10 @@ def request_screen(app: Any) -> Optional[_Screen]:
     ``peestore_upload=True``) may take a body as large as waitress'
     ``max_request_body_size``; the plugin that applies to it checks the
     request's headers first (``RestPlugin.refuse_early``).  Every other
-    request may send at most the largest ``max_body_bytes`` of the plugins.
+    request may send at most the largest ``max_body_bytes`` of the plugins,
+    and is refused from its headers when its ``Host`` is one that no plugin
+    answers (``RestPlugin.refuse_host``) and every app has a plugin (an app
+    mounted without one answers any ``Host``).
     """
     import bottle
 
@@ -136,9 +149,17 @@ def request_screen(app: Any) -> Optional[_Screen]:
     uploads: Dict[Tuple[str, str], Any] = {}
     router = None
     seen_routes = set()
+    hosts: List[Any] = []
+    every_app = True
     for current, plugin, prefix in _plugins(app):
         if plugin is not None:
             json_limits.append(plugin.max_body_bytes + 1)
+            if hasattr(plugin, "refuse_host"):
+                hosts.append(plugin)
+            else:
+                every_app = False
+        else:
+            every_app = False
         for route in getattr(current, "routes", None) or ():
             config = getattr(route, "config", None) or {}
             if not config.get("peestore_upload") or id(route) in seen_routes:
@@ -157,7 +178,7 @@ def request_screen(app: Any) -> Optional[_Screen]:
                 uploads[(route.method, rule)] = target
     if not json_limits:
         return None
-    return _Screen(max(json_limits), uploads, router)
+    return _Screen(max(json_limits), uploads, router, hosts if every_app else [])
 
 
 def _remove_stale_files() -> None:
