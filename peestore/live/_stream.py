@@ -165,7 +165,7 @@ class Hub:
         self._thread: Optional[threading.Thread] = None
         self._poke = threading.Event()
         self._restored = False
-        self._inbox: List[Tuple[str, str, bytes]] = []  # audited = False changes to send
+        self._inbox: List[Tuple[int, str, str, bytes]] = []  # audited = False changes to send
         self._listener = self._heard  # one bound method: remove_listener compares by identity
 
     # -- streams ---------------------------------------------------------------
@@ -229,7 +229,8 @@ class Hub:
                 self._poke.clear()
                 try:
                     self._poll(restored)
-                    self._send_live()
+                    with self.lock:
+                        self._send_live()
                 except Exception as exc:  # a database that went away: try again later
                     log.warning("reading the audit log for the change stream failed: %s",
                                 exc)
@@ -257,6 +258,8 @@ class Hub:
                 if self._restored:
                     return  # the log changed under us: start again from its end
                 for entry_id, component, operation, frame in frames:
+                    if self._inbox:
+                        self._send_live(entry_id)
                     for sub in self.subscriptions:
                         if sub.wants(component, operation):
                             sub.offer(entry_id, frame)
@@ -275,8 +278,13 @@ class Hub:
         from ..audit._actor import current_actor, current_reason
         from ..audit._log import utcnow
 
+        from ..audit._chain import known_head_id
+        from ..db._connect import database
+
         actor, reason, now = current_actor(), current_reason(), utcnow()
-        frames = [(change.component, change.operation,
+        # The last audit entry committed before these changes: they are sent after it.
+        after = (known_head_id(database.obj) if database.obj is not None else None) or 0
+        frames = [(after, change.component, change.operation,
                    _frame(event_from_change(change, actor, reason, now))) for change in live]
         with self.lock:
             if self._thread is None:
@@ -291,13 +299,20 @@ class Hub:
                 self._inbox.extend(frames)
         self._poke.set()
 
-    def _send_live(self) -> None:
-        with self.lock:
-            inbox, self._inbox = self._inbox, []
-            for component, operation, frame in inbox:
-                for sub in self.subscriptions:
-                    if sub.wants(component, operation):
-                        sub.offer(None, frame)
+    def _send_live(self, before: Optional[int] = None) -> None:
+        """Send the waiting ``audited = False`` changes committed before audit entry
+        ``before`` (None: all of them); hub lock held."""
+        inbox = self._inbox
+        count = 0
+        for after, component, operation, frame in inbox:
+            if before is not None and after >= before:
+                break
+            count += 1
+            for sub in self.subscriptions:
+                if sub.wants(component, operation):
+                    sub.offer(None, frame)
+        if count:
+            del inbox[:count]
 
     def _on_restore(self) -> None:
         # The log may have been replaced: every stream ends (its client
