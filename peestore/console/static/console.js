@@ -722,7 +722,6 @@
     $("prev").addEventListener("click", function () { page(-1); });
     $("next").addEventListener("click", function () { page(1); });
     window.addEventListener("popstate", fromLocation);
-    follow(meta.component, function () { if (main.dataset.state !== "loading") load(); });
     return fromLocation();
   };
 
