@@ -213,6 +213,36 @@ def test_last_event_id_wins_over_since(serve):
     stream.close()
 
 
+def test_an_id_past_the_end_of_the_log_starts_at_its_end(serve):
+    """A Last-Event-ID from a longer log (a restored database): the live changes come."""
+    url = serve()
+    User.create(name="before")
+    stream = Stream(url, headers={"Last-Event-ID": "1000000"})
+    User.create(name="after")
+    got = stream.block()
+    assert got[2]["values"]["name"] == "after" and got[0] == _entries()[-1]["id"]
+    stream.close()
+
+
+def test_a_restore_ends_every_stream(serve, backend, tmp_path):
+    """After a restore the log is another one: open streams end (clients reconnect)."""
+    if backend != "sqlite":
+        pytest.skip("restore is SQLite's")
+    url = serve()
+    User.create(name="kept")
+    peestore.backup(tmp_path / "b.sqlite")
+    stream = Stream(url)
+    peestore.restore(tmp_path / "b.sqlite")
+    deadline = time.monotonic() + 10
+    while stream.response.readline():
+        assert time.monotonic() < deadline, "the stream did not end"
+    stream.close()
+    again = Stream(url)
+    User.create(name="after restore")
+    assert again.block()[2]["values"]["name"] == "after restore"
+    again.close()
+
+
 def test_filters_narrow_the_stream(serve):
     """?components= and ?operations= pick the events sent (live and replayed)."""
     url = serve()

@@ -190,9 +190,10 @@ class Hub:
                 self._thread = threading.Thread(target=self._run, name="peestore-changes",
                                                 daemon=True)
                 self._thread.start()
-            if sub.cursor is None:
+            if sub.cursor is None or sub.cursor >= (self.last or 0):
+                # From now on; an id past the log's end (the log of a restored
+                # backup is shorter) starts at the end, not at that id.
                 sub.cursor = sub.sent = self.last
-            elif sub.cursor >= (self.last or 0):
                 sub.behind = False
             self.subscriptions.append(sub)
             return sub
@@ -220,15 +221,14 @@ class Hub:
                         return
                     restored, self._restored = self._restored, False
                 current = database.obj or db
-                if current is not db:  # connect() was called again: another database
-                    restored = True
-                if restored and not db.is_closed():
+                switched = current is not db  # connect() was called again: another database
+                if (restored or switched) and not db.is_closed():
                     db.close()  # its file may have been replaced
                 db = current
                 self._poke.wait(POLL_INTERVAL)
                 self._poke.clear()
                 try:
-                    self._poll(restored)
+                    self._poll(switched)
                     with self.lock:
                         self._send_live()
                 except Exception as exc:  # a database that went away: try again later
@@ -239,10 +239,10 @@ class Hub:
             if not db.is_closed():
                 db.close()
 
-    def _poll(self, restored: bool) -> None:
+    def _poll(self, switched: bool) -> None:
         from ..db._gate import gate
 
-        if restored:
+        if switched:
             with gate.shared():
                 last = _last_id()
             with self.lock:
@@ -315,14 +315,19 @@ class Hub:
             del inbox[:count]
 
     def _on_restore(self) -> None:
-        # The log may have been replaced: every stream ends (its client
-        # reconnects) and the reader starts again from the log's new end.
+        # The log has been replaced: every stream ends (its client reconnects)
+        # and the reader goes on from the new log's end, read here, before the
+        # restoring thread returns: a write after the restore comes after it.
         with self.lock:
             if self._thread is None:
                 return
             self._restored = True
             for sub in self.subscriptions:
                 sub.end("the database was restored")
+            try:
+                self.last = _read(_last_id)
+            except Exception as exc:
+                log.warning("reading the restored audit log's end failed: %s", exc)
         self._poke.set()
 
 
