@@ -123,6 +123,25 @@ def test_every_kind_of_change_is_an_event_in_commit_order(serve):
     stream.close()
 
 
+def test_a_prune_is_an_event_and_a_replay_skips_what_it_removed(serve):
+    """Pruning the log is a ``prune`` event; a replay from before it starts at what is left."""
+    url = serve()
+    for n in range(4):
+        User.create(name="p%d" % n)
+    stream = Stream(url)
+    peestore.prune_audit(keep_rows=2)
+    got = stream.block()
+    assert (got[2]["component"], got[2]["operation"]) == ("audit_log", "prune")
+    stream.close()
+    prunes = Stream(url, "/db/changes?since=0&components=audit_log")
+    assert prunes.block()[2]["operation"] == "prune"
+    prunes.close()
+    replay = Stream(url, "/db/changes?since=0")
+    left = _entries()
+    assert [replay.block()[0] for _ in left] == [e["id"] for e in left]
+    replay.close()
+
+
 def test_rest_writes_and_bulk_queries_are_events(serve):
     """Writes through the REST API and a bulk query arrive as events too."""
     url = serve()

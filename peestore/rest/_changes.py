@@ -27,9 +27,11 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, FrozenSet, Iterator, Optional
 
-__all__ = ["changes", "CHANGES_PARAMS", "StreamPlaces"]
+__all__ = ["changes", "CHANGES_PARAMS", "LOG_COMPONENTS", "StreamPlaces"]
 
 CHANGES_PARAMS = ("components", "operations", "since")
+#: The components of the entries peestore itself writes: a restore, a prune.
+LOG_COMPONENTS = ("db", "audit_log")
 _MAX_ID = (1 << 63) - 1
 
 
@@ -107,7 +109,7 @@ def changes(plugin: Any) -> Any:
                         % (name, ", ".join(CHANGES_PARAMS)))
     components = operations = since = None
     if "components" in query:
-        known = {model._meta.component for model in plugin.models}
+        known = {model._meta.component for model in plugin.models} | set(LOG_COMPONENTS)
         components = _names("components", query["components"], known)
     if "operations" in query:
         operations = _names("operations", query["operations"], OPERATIONS)

@@ -326,7 +326,10 @@ class _Builder:
 
     def changes(self, paths: Dict[str, Any]) -> None:
         """``GET /db/changes``: the change stream (SPEC 12)."""
-        names = sorted(model._meta.component for model in self.plugin.models)
+        from ._changes import LOG_COMPONENTS
+
+        names = sorted({model._meta.component for model in self.plugin.models}
+                       | set(LOG_COMPONENTS))
         event_id = {"type": "integer", "format": "int64", "minimum": 0}
         listed = {"type": "string", "pattern": "^[^,]+(,[^,]+)*$"}
         paths[self.plugin.route_path("/db/changes")] = {"get": {
