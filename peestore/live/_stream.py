@@ -211,6 +211,7 @@ class Hub:
         from ..db._connect import database, get_database
 
         db = get_database()
+        failing = False
         try:
             while True:
                 with self.lock:
@@ -231,9 +232,14 @@ class Hub:
                     self._poll(switched)
                     with self.lock:
                         self._send_live()
+                    if failing:
+                        failing = False
+                        log.info("the change stream reads the audit log again")
                 except Exception as exc:  # a database that went away: try again later
-                    log.warning("reading the audit log for the change stream failed: %s",
-                                exc)
+                    if not failing:  # said once, not four times a second
+                        failing = True
+                        log.warning("reading the audit log for the change stream failed: "
+                                    "%s; trying again", exc)
                     time.sleep(POLL_INTERVAL)
         finally:
             if not db.is_closed():
@@ -252,8 +258,13 @@ class Hub:
                 rows = _entries(self.last or 0, None)
             if not rows:
                 return
+            with self.lock:
+                subs = list(self.subscriptions)
+            # Encoded once for every stream, and only when one wants it.
             frames = [(row.id, row.component, row.operation,
-                       _frame(event_from_entry(row))) for row in rows]
+                       _frame(event_from_entry(row)) if any(
+                           sub.wants(row.component, row.operation) for sub in subs)
+                       else b"") for row in rows]
             with self.lock:
                 if self._restored:
                     return  # the log changed under us: start again from its end
@@ -262,7 +273,8 @@ class Hub:
                         self._send_live(entry_id)
                     for sub in self.subscriptions:
                         if sub.wants(component, operation):
-                            sub.offer(entry_id, frame)
+                            sub.offer(entry_id, frame or _frame(event_from_entry(
+                                next(row for row in rows if row.id == entry_id))))
                 self.last = rows[-1].id
             if len(rows) < PAGE:
                 return
