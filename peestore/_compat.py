@@ -436,7 +436,7 @@ def _quiet_channel() -> type:
         waiting_since: Optional[float] = None  # waiting for a request's headers since
         linger_after = 0  # after an error answer: bytes to drop when closing (see above)
         lingering_until: Optional[float] = None
-        streaming: Any = None  # the request answered with an event stream (stream_watch)
+        streaming: Any = None  # the request answered with an event stream (StreamWatch)
 
         def parser_class(self, adj: Any) -> Any:  # waitress: self.parser_class(self.adj)
             if self.screen is None:
