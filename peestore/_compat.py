@@ -54,7 +54,7 @@ __all__ = [
     # bottle
     "mounted_apps", "mounts",
     # waitress
-    "server_channel", "use_channel", "server_addresses", "stop_server",
+    "server_channel", "use_channel", "server_addresses", "stop_server", "StreamWatch",
 ]
 
 
@@ -437,6 +437,7 @@ def _quiet_channel() -> type:
         waiting_since: Optional[float] = None  # waiting for a request's headers since
         linger_after = 0  # after an error answer: bytes to drop when closing (see above)
         lingering_until: Optional[float] = None
+        streaming: Any = None  # the request answered with an event stream (StreamWatch)
 
         def parser_class(self, adj: Any) -> Any:  # waitress: self.parser_class(self.adj)
             if self.screen is None:
@@ -444,6 +445,10 @@ def _quiet_channel() -> type:
             return _screened_parser()(adj, self)
 
         def readable(self) -> bool:
+            if self.streaming is not None and self._streaming():
+                # Read while the stream runs, so that a client that hangs up is
+                # seen (waitress reads nothing while a request is answered).
+                return not (self.will_close or self.close_when_flushed)
             if self.lingering_until is not None:
                 if not self.connected or time.time() > self.lingering_until:
                     HTTPChannel.handle_close(self)
@@ -471,7 +476,16 @@ def _quiet_channel() -> type:
                 return False
             return now - self.waiting_since > self.header_timeout
 
+        def _streaming(self) -> bool:
+            requests = self.requests
+            if requests and requests[0] is self.streaming:
+                return True
+            self.streaming = None  # answered: a keep-alive connection reads as usual
+            return False
+
         def received(self, data: bytes) -> bool:
+            if self.streaming is not None and self._streaming():
+                return False  # an event stream's client has nothing more to say: dropped
             if self.lingering_until is not None:
                 # Dropped: the answer is sent.
                 self.linger_after -= len(data)
@@ -658,6 +672,29 @@ def _json_error_task() -> type:
     return JsonErrorTask
 
 
+class StreamWatch:
+    """What a long answer (an event stream) needs to know of its waitress connection."""
+
+    def __init__(self, environ: Dict[str, Any]) -> None:
+        check = environ.get("waitress.client_disconnected")
+        channel = getattr(check, "__self__", None)
+        self._check = check
+        self._channel = channel if hasattr(channel, "total_outbufs_len") else None
+        if self._channel is not None and hasattr(channel, "streaming") and channel.requests:
+            # peestore's channel: read while answering, so a hang-up is seen at once.
+            channel.streaming = channel.requests[0]
+
+    def gone(self) -> bool:
+        """True once the client has hung up (as far as the server has seen)."""
+        if self._channel is not None:
+            return not self._channel.connected
+        return bool(self._check()) if callable(self._check) else False
+
+    def unsent(self) -> int:
+        """Bytes written for the client that it has not taken yet (0 when unknown)."""
+        return self._channel.total_outbufs_len if self._channel is not None else 0
+
+
 def use_channel(server: Any, channel: type) -> None:
     """Make every listening socket of a waitress server use ``channel``."""
     import waitress
@@ -734,7 +771,7 @@ def check_waitress() -> None:
     _require("waitress", waitress, waitress.channel.HTTPChannel, (
         "error_task_class", "last_activity", "will_close", "close_when_flushed",
         "total_outbufs_len", "handle_close", "writable", "readable", "parser_class",
-        "request"))
+        "request", "connected", "check_client_disconnected"))
     _require("waitress", waitress, waitress.parser.HTTPRequestParser, (
         "parse_header", "received", "headers_finished", "completed", "error",
         "expect_continue"))

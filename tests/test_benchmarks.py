@@ -70,3 +70,14 @@ def test_csv_reader_and_export_http_memory_scripts_run(tmp_path):
                              timeout=300)
         assert out.returncode == 0, out.stdout
         assert re.search(r"\d+\.\d+ MB", out.stdout), out.stdout
+
+
+def test_live_streams_script_runs():
+    """benchmarks/live_streams.py prints memory per stream and REST latency with streams open."""
+    out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "live_streams.py"),
+                          "--streams", "3", "--requests", "5"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout
+    assert re.search(r"-?\d+ KiB per stream", out.stdout), out.stdout
+    assert re.search(r"with 3 streams open: median [\d.]+ ms", out.stdout), out.stdout
+    assert re.search(r"another process in [\d.]+ ms", out.stdout), out.stdout

@@ -275,8 +275,10 @@ def test_a_stale_edit_shows_changed_meanwhile(site):
     """Another panel changes the row after this page loaded it: saving is a 412, shown as
     "changed meanwhile" with a reload button, and nothing is overwritten."""
     site.open("recipes/1")
-    site.api("PATCH", "/recipes/1", {"name": "changed elsewhere"})
+    # Typed first: an untouched page would show the other panel's change by itself
+    # (test_a_change_elsewhere_appears_without_reload).
     site.type("#f-temperature_c", "25")
+    site.api("PATCH", "/recipes/1", {"name": "changed elsewhere"})
     site.click("#save")
     site.until(lambda: site.flash().startswith("Changed meanwhile"))
     site.shots("record-changed-meanwhile")
@@ -289,6 +291,31 @@ def test_a_stale_edit_shows_changed_meanwhile(site):
     site.click("#save")
     site.until(lambda: site.flash().startswith("Saved."))
     assert site.api("GET", "/recipes/1")["temperature_c"] == 25.0
+
+
+def test_a_change_elsewhere_appears_without_reload(site):
+    """An open table page shows a record another client creates, and an open record
+    page another client's change to it, without being reloaded (GET /db/changes);
+    a record page with unsaved typing says so instead of overwriting it."""
+    site.open("machines")
+    site.driver.execute_script("window.notReloaded = true")
+    site.api("POST", "/machines/", {"name": "press-live", "serial": "LIVE-1"})
+    site.until(lambda: "press-live" in _rows(site), "the new row did not appear")
+    assert site.driver.execute_script("return window.notReloaded === true")
+    site.shots("table-live")
+    site.open("machines/1")
+    site.driver.execute_script("window.notReloaded = true")
+    site.api("PATCH", "/machines/1", {"location": "hall C"})
+    site.until(lambda: site.find("#f-location").get_attribute("value") == "hall C",
+               "the record page did not show the change")
+    assert site.driver.execute_script("return window.notReloaded === true")
+    site.type("#f-name", "typed here")
+    site.api("PATCH", "/machines/1", {"location": "hall D"})
+    site.until(lambda: site.flash().startswith("Changed meanwhile by other-panel"),
+               "no notice of the change")
+    assert site.find("#f-name").get_attribute("value") == "typed here"
+    site.click("#flash button")
+    site.until(lambda: site.find("#f-location").get_attribute("value") == "hall D")
 
 
 def test_a_reason_goes_with_the_change(site):

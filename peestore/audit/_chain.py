@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     import peewee
 
 __all__ = ["entry_hash", "timestamp_text", "set_audit_key", "audit_key", "read_head",
-           "claim_head", "store_head", "forget_head", "verify_audit", "GENESIS", "KEY_VARIABLE"]
+           "claim_head", "store_head", "forget_head", "known_head_id", "verify_audit", "GENESIS",
+           "KEY_VARIABLE"]
 
 #: The "previous hash" of the first entry of a chain.
 GENESIS = ""
@@ -150,6 +151,12 @@ def store_head(db: peewee.Database, entry_id: int, entry_hash: str) -> None:
     """The new head, for this transaction: the process' own once it commits
     (``peestore.audit._listeners``)."""
     transaction_state.head = (db, entry_id, entry_hash)
+
+
+def known_head_id(db: peewee.Database) -> Optional[int]:
+    """The id of the last entry this process committed or read as the head, or None."""
+    known = db.__dict__.get("_peestore_head")
+    return known[0] if known is not None else None
 
 
 def forget_head(db: peewee.Database) -> None:

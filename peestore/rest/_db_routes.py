@@ -1,4 +1,4 @@
-"""``GET /db/health`` and ``GET /db/audit``."""
+"""``GET /db/health``, ``GET /db/audit`` and (``peestore.rest._changes``) ``GET /db/changes``."""
 from __future__ import annotations
 
 import logging
@@ -125,9 +125,16 @@ def verify(plugin: Any) -> str:
 
 
 def add_db_routes(app: bottle.Bottle, plugin: Any) -> None:
-    """Add ``/db/health``, ``/db/audit`` and ``/db/audit/verify`` under the plugin's
-    prefix."""
+    """Add ``/db/health``, ``/db/audit``, ``/db/audit/verify`` and ``/db/changes``
+    under the plugin's prefix."""
     app.route(plugin.route_path("/db/health"), "GET", health, name="peestore.db.health")
     app.route(plugin.route_path("/db/audit"), "GET", audit, name="peestore.db.audit")
     app.route(plugin.route_path("/db/audit/verify"), "GET", lambda: verify(plugin),
               name="peestore.db.audit.verify")
+
+    def changes() -> Any:
+        from ._changes import changes as stream
+
+        return stream(plugin)
+
+    app.route(plugin.route_path("/db/changes"), "GET", changes, name="peestore.db.changes")

@@ -324,6 +324,31 @@ class _Builder:
                 _query("offset", {"type": "integer", "minimum": 0, "default": 0},
                        "Skip this many entries")]
 
+    def changes(self, paths: Dict[str, Any]) -> None:
+        """``GET /db/changes``: the change stream (SPEC 12)."""
+        from ._changes import LOG_COMPONENTS
+
+        names = sorted({model._meta.component for model in self.plugin.models}
+                       | set(LOG_COMPONENTS))
+        event_id = {"type": "integer", "format": "int64", "minimum": 0}
+        listed = {"type": "string", "pattern": "^[^,]+(,[^,]+)*$"}
+        paths[self.plugin.route_path("/db/changes")] = {"get": {
+            "tags": ["db"], "operationId": "db_changes",
+            "summary": "Committed changes as Server-Sent Events (resumable)",
+            "parameters": [
+                _query("components", listed, "Only these components (comma-separated: %s)"
+                       % ", ".join(names)),
+                _query("operations", listed, "Only these operations (comma-separated: %s)"
+                       % ", ".join(OPERATIONS)),
+                _query("since", event_id, "Replay every audited change after this event id"),
+                {"name": "Last-Event-ID", "in": "header", "required": False,
+                 "schema": event_id, "description": "As since (an EventSource reconnecting)"}],
+            "responses": dict({"200": {"description": "An endless text/event-stream: one "
+                                       "'change' event per committed change",
+                                       "content": {"text/event-stream": {
+                                           "schema": {"type": "string"}}}}},
+                              **_errors(*sorted(set(("400", "503") + self.auth))))}}
+
     def db(self, paths: Dict[str, Any]) -> None:
         route = self.plugin.route_path
         auth = self.auth
@@ -362,6 +387,8 @@ class _Builder:
                 "responses": dict({"200": _json(_ref("AuditVerification"),
                                                 "What the check found")},
                                   **_errors(*sorted(set(("400",) + auth + ("401", "403")))))}}
+        if ("GET", route("/db/changes")) in self.routes:
+            self.changes(paths)
         admin = ("401", "403")
         files = [
             ("GET", "/db/diagram.svg", "db_diagram", "The schema as an SVG diagram",

@@ -138,6 +138,9 @@ class RestPlugin:
     requests in flight before it answers 503 with nothing changed.
     ``console`` adds the operator console's pages under ``/db/console/``
     (docs/console.md); its code loads on the first request to one of them.
+    ``GET /db/changes`` (docs/live.md) sends a heartbeat comment every
+    ``heartbeat`` seconds and keeps at most ``max_streams`` streams open;
+    peestore's server adds ``max_streams`` threads for them.
 
     ``allowed_hosts`` lists the names the server answers to in a request's
     ``Host`` header (any port); another is a 400 before anything else (DNS
@@ -158,7 +161,8 @@ class RestPlugin:
                  max_records: Optional[int] = None, db_routes: bool = True,
                  authenticate: Optional[Authenticate] = None,
                  max_body_bytes: int = 1 << 20, max_upload_bytes: int = 256 << 20,
-                 restore_wait: float = 10, console: bool = True,
+                 restore_wait: float = 10, console: bool = True, heartbeat: float = 15,
+                 max_streams: int = 8,
                  allowed_hosts: Optional[Iterable[str]] = None) -> None:
         self.models = list(models)
         components: Dict[str, type] = {}
@@ -198,6 +202,18 @@ class RestPlugin:
                                      % (restore_wait,))
         # Seconds POST /db/restore waits for the requests in flight (503 after).
         self.restore_wait = float(restore_wait)
+        # GET /db/changes (peestore.rest._changes): seconds between heartbeat
+        # comments, and how many streams may be open at once.
+        if isinstance(heartbeat, bool) or not isinstance(heartbeat, (int, float)) \
+                or not 0 < heartbeat <= 3600:
+            raise ConfigurationError("heartbeat must be a number of seconds > 0 and <= 3600, "
+                                     "got %r" % (heartbeat,))
+        self.heartbeat = float(heartbeat)
+        if isinstance(max_streams, bool) or not isinstance(max_streams, int) \
+                or not 0 <= max_streams <= 1000:
+            raise ConfigurationError("max_streams must be a whole number from 0 to 1000, "
+                                     "got %r" % (max_streams,))
+        self.max_streams = max_streams
         self.infos = [ModelInfo(model) for model in self.models]
         self.console = bool(console)
         if self.console:

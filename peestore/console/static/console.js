@@ -69,6 +69,30 @@
     return el("time", {datetime: stamp, title: stamp + " UTC", text: date.toLocaleString()});
   }
 
+  /* -- live changes: GET /db/changes tells the page when to refresh -------- */
+  /* Calls onChange(change) for each change to `component` another client (or this
+   * page) commits, at most once per burst.  EventSource reconnects by itself after
+   * a network error (sending Last-Event-ID, so nothing is missed); after a refusal
+   * (all streams taken: 503) it is opened again later, and the page refreshes. */
+  function follow(component, onChange) {
+    if (!window.EventSource) return;
+    var source = null, timer = null, latest = null;
+    function open() {
+      source = new EventSource(ROOT + "/db/changes?components=" + enc(component));
+      source.addEventListener("change", function (ev) {
+        latest = json(ev.data);
+        if (!latest || timer) return;
+        timer = setTimeout(function () { timer = null; onChange(latest); }, 250);
+      });
+      source.addEventListener("error", function () {
+        if (source.readyState !== EventSource.CLOSED) return;
+        setTimeout(function () { if (!document.hidden) { open(); onChange(null); } }, 15000);
+      });
+    }
+    open();
+    window.addEventListener("pagehide", function () { if (source) source.close(); });
+  }
+
   /* -- messages ------------------------------------------------------------ */
   function flash(message, kind, action) {
     clear(flashBox);
@@ -487,6 +511,7 @@
     $("prev").addEventListener("click", function () { page(-1); });
     $("next").addEventListener("click", function () { page(1); });
     window.addEventListener("popstate", fromLocation);
+    follow(meta.component, function () { if (main.dataset.state !== "loading") load(); });
     return fromLocation();
   };
 
@@ -611,6 +636,18 @@
       var body = changed(inputs, false);
       if (!Object.keys(body).length) { flash("Nothing to save: no field was changed.", "ok"); return; }
       write("PATCH", "", body, "Saved.");
+    });
+    follow(meta.component, function (change) {
+      if (change && String(change.record_id) !== String(id)) return;
+      if (main.dataset.state === "loading") return;
+      if (!Object.keys(changed(inputs, false)).length && !document.querySelector("#confirm, #confirm-revert")) {
+        load();   /* nothing typed here: show the record as it is now */
+        return;
+      }
+      if (!flashBox.hidden) return;   /* a message (e.g. a 412) is showing already */
+      flash("Changed meanwhile" + (change ? " by " + change.actor + " (" + change.operation + ")" : "") +
+            ": reload to see it (what you typed here is not saved).", "error", reloadAction());
+      loadHistory();
     });
     return load();
   };
