@@ -11,10 +11,11 @@ import peewee
 from .. import _compat
 from ..audit._log import AuditLog, utcnow
 from ..audit._write import write, write_transaction
-from ..db._connect import database
+from ..db._connect import database, get_database
 from ..errors import ConfigurationError
 from ._insert import insert_row
 from ._query import SoftDeleteQuery
+from ._stored import store_values
 from ._values import from_json_value, json_safe, row_values
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -197,6 +198,9 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         meta = self._meta
         pk_field = meta.primary_key
         fields = self._fields_to_write(fields, only)
+        # Sent, audited and kept as the columns will give them back.
+        expression = store_values(type(self), get_database(meta.database), fields)
+        self.__data__.update(fields)
         no_key = self.__data__.get(pk_field.name) is None
         auto = _compat.auto_increment(type(self))
         if auto and no_key:
@@ -207,6 +211,8 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             # The key the database gave is not a change the caller made.
             saved.append(pk_field.name)
         saved.extend(fields)
+        if expression:
+            self._read_back(fields)
         return 1, [(self._record_id(), None, self.to_dict())]
 
     def _update(self, before: Dict[str, Any], fields: Dict[str, Any], only: Any,
@@ -222,13 +228,28 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
     def _update_row(self, before: Dict[str, Any], fields: Dict[str, Any]
                     ) -> Tuple[int, list]:
         cls = type(self)
+        # Sent, audited and kept as the columns will give them back.
+        expression = store_values(cls, get_database(cls._meta.database), fields)
+        self.__data__.update(fields)
         rows = (peewee.ModelUpdate(cls, _compat.normalize_data(cls, None, fields))
                 .where(_compat.pk_condition(self)).execute())
         if not rows:
             return 0, []
         after = dict(before)
         after.update(fields)
+        if expression:
+            after.update(self._read_back(fields))
         return rows, [(self._record_id(), row_values(cls, before), row_values(cls, after))]
+
+    def _read_back(self, fields: Dict[str, Any]) -> Dict[str, Any]:
+        """After a write with SQL expressions as values (``price + 1``): what the
+        database made of ``fields``, read back onto the instance."""
+        cls = type(self)
+        row = (peewee.ModelSelect(cls, cls._meta.sorted_fields)
+               .where(_compat.pk_condition(self)).dicts().first()) or {}
+        values = {name: row[name] for name in fields if name in row}
+        self.__data__.update(values)
+        return values
 
     def _fields_to_write(self, fields: Dict[str, Any], only: Any) -> Dict[str, Any]:
         # Before-hooks may change the instance; write what they left: the fields
