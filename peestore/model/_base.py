@@ -9,10 +9,11 @@ from __future__ import annotations
 import peewee
 
 from .. import _compat
+from ..audit._actor import current_actor, current_reason
 from ..audit._log import AuditLog, utcnow
 from ..audit._write import write, write_transaction
 from ..db._connect import database, get_database
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, PeestoreError
 from ._insert import insert_row
 from ._query import SoftDeleteQuery
 from ._stored import store_values
@@ -113,6 +114,27 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         if cls._meta.soft_delete and not permanently:
             return AuditedSoftDelete(cls)
         return AuditedDelete(cls)
+
+    @classmethod
+    def insert_from(cls, query: Any, fields: List[Any]) -> AuditedInsert:
+        """``INSERT ... SELECT``: executing it writes one ``create`` entry per row
+        (the rows are selected, then inserted as ``insert_many`` inserts them)."""
+        from ._bulk import AuditedInsert
+
+        columns = [getattr(cls, field) if isinstance(field, str) else field
+                   for field in fields]
+        return AuditedInsert(cls, insert=query, columns=columns)
+
+    @classmethod
+    def truncate_table(cls, **options: Any) -> None:
+        """Refused on an audited model (its rows would go without audit entries);
+        ``Meta.audited = False`` models truncate as in peewee."""
+        if cls._meta.audited:
+            raise PeestoreError(
+                "truncate_table() on audited model %s would delete its rows without audit "
+                "entries; use %s.delete(permanently=True).execute() (one delete entry per "
+                "row)" % (cls.__name__, cls.__name__))
+        super().truncate_table(**options)
 
     # -- helpers ----------------------------------------------------------
 
@@ -290,7 +312,11 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
 
         def run(before: Dict[str, Any]) -> Tuple[int, list]:
             if recursive:
-                self._delete_dependents(delete_nullable)
+                self._delete_dependents(delete_nullable, actor, reason)
+            if cls._meta.backrefs:
+                from ._cascade import cascade
+
+                cascade(cls, [before], actor, reason)
             rows = peewee.ModelDelete(cls).where(_compat.pk_condition(self)).execute()
             return rows, [(self._record_id(), row_values(cls, before), None)] if rows else []
 
@@ -310,15 +336,23 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         self.deleted_at = now
         return self._update_row(before, {"deleted_at": now})
 
-    def _delete_dependents(self, delete_nullable: bool) -> None:
-        # Through the models' own bulk queries, so dependents are audited too.
+    def _delete_dependents(self, delete_nullable: bool, actor: Optional[str],
+                           reason: Optional[str]) -> None:
+        # Through the models' own bulk queries, so dependents are audited too,
+        # blamed on the delete's actor for its reason.
+        actor, reason = current_actor(actor), current_reason(reason)
         for query, fk in self.dependencies(exclude_null_children=not delete_nullable):
+            audited = issubclass(fk.model, BaseAuditedModel)
             if fk.null and not delete_nullable:
-                fk.model.update(**{fk.name: None}).where(query).execute()
-            elif issubclass(fk.model, BaseAuditedModel):
-                fk.model.delete(permanently=True).where(query).execute()
+                statement = fk.model.update(**{fk.name: None})
+            elif audited:
+                statement = fk.model.delete(permanently=True)
             else:
-                fk.model.delete().where(query).execute()
+                statement = fk.model.delete()
+            statement = statement.where(query)
+            if audited:
+                statement = statement.actor(actor, reason)
+            statement.execute()
 
     def restore(self, *, actor: Optional[str] = None, reason: Optional[str] = None) -> bool:
         """Un-delete a soft-deleted row; ``False`` when it was not deleted."""

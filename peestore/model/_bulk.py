@@ -37,6 +37,13 @@ def _needs_audit(model: type) -> bool:
     return model._meta.audited or listening()
 
 
+def _cascades(model: type) -> bool:
+    # Audited models' rows that the database would delete or null with these.
+    from ._cascade import cascades
+
+    return bool(cascades(model))
+
+
 def _chunks(items: List[Any], size: int = CHUNK) -> Iterator[List[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -191,7 +198,7 @@ class AuditedDelete(_AuditedWrite, peewee.ModelDelete):
 
     def run_audited(self, database: peewee.Database) -> int:
         model = self.model
-        if not _needs_audit(model):
+        if not _needs_audit(model) and not (model._meta.backrefs and _cascades(model)):
             return self.run_plain(database)
         db = get_database(database)
 
@@ -200,6 +207,10 @@ class AuditedDelete(_AuditedWrite, peewee.ModelDelete):
             before = self._read_rows(db)
             if not before:
                 return 0, []
+            if model._meta.backrefs:
+                from ._cascade import cascade
+
+                cascade(model, before, self._actor, self._reason, db)
             count = self._run_on([row[pk_name] for row in before], db)
             return count, [(str(row[pk_name]), row_values(model, row), None)
                            for row in before]
@@ -219,10 +230,9 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
                 "insert(...).on_conflict() on audited model %s: an upsert's rows cannot be "
                 "audited reliably; use Model.get_or_none() and save(), or Meta.audited = False"
                 % model.__name__)
-        if isinstance(_compat.insert_data(self), peewee.SelectQuery):
-            raise PeestoreError(
-                "insert_from() on audited model %s is not audited; select the rows and "
-                "use insert_many() with them instead" % model.__name__)
+        data = _compat.insert_data(self)
+        if isinstance(data, peewee.SelectQuery):
+            return self._insert_from(data, get_database(database))
         rows = self._normalized_rows()
         if not rows:
             return self.run_plain(database)
@@ -233,10 +243,26 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
         return write(model, "create", lambda _: self._insert_rows(rows, db),
                      actor=self._actor, reason=self._reason).result
 
-    def _normalized_rows(self) -> List[Dict[str, Any]]:
+    def _insert_from(self, select: peewee.SelectQuery, db: peewee.Database) -> Any:
+        """``insert_from(select, fields)``: the selected rows, read in the write's
+        transaction, inserted as ``insert_many`` inserts them (one ``create`` each)."""
+        model = self.model
+
+        def run(_: None) -> Tuple[Any, list]:
+            rows = self._normalized_rows(list(select.tuples().execute(db)))
+            if not rows:
+                return 0, []
+            for row in rows:
+                store_values(model, db, row)
+            return self._insert_rows(rows, db)
+
+        return write(model, "create", run, actor=self._actor, reason=self._reason).result
+
+    def _normalized_rows(self, data: Any = None) -> List[Dict[str, Any]]:
         """Every row as {field name: value}, defaults filled in as peewee would."""
         meta = self.model._meta
-        data = _compat.insert_data(self)
+        if data is None:
+            data = _compat.insert_data(self)
         if isinstance(data, dict):
             data = [data]
         columns = _compat.insert_columns(self)
