@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import peewee
 
+from .. import _compat
 from ..audit._actor import current_actor, current_reason
 from ..db._connect import get_database, registered_models
 
@@ -56,8 +57,9 @@ def cascade(model: type, rows: Iterable[Dict[str, Any]], actor: Optional[str],
         dependent = fk.model
         if not _has_table(dependent, db):
             continue
-        keys = [row[fk.rel_field.name] for row in rows
-                if row.get(fk.rel_field.name) is not None]
+        target = _compat.target_field(fk).name
+        keys = [row[target] for row in rows
+                if row.get(target) is not None]
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start:start + _CHUNK]
             if action == "CASCADE":

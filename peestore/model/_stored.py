@@ -98,30 +98,33 @@ def _reason(exc: BaseException) -> str:
     return text if text.startswith(("expected", "more", "at most")) else "is not a valid value"
 
 
+_CONVERSIONS = ("db_value", "python_value", "adapt")
+
+
 def _converter(field: peewee.Field, dialect: Dialect) -> Optional[Callable[[Any], Any]]:
     # Order matters: peewee's subclasses before their bases.
     if isinstance(field, peewee.ForeignKeyField):
         return None  # a model instance or its key: to_json_value takes either
-    if isinstance(field, peewee.BooleanField):
-        return _boolean
-    if isinstance(field, peewee.TimestampField):
-        return _round_trip(field)
-    if isinstance(field, peewee.AutoField) or isinstance(field, peewee.IntegerField):
-        return _integer
-    if isinstance(field, peewee.DecimalField):
-        return _decimal(field, dialect)
-    if isinstance(field, peewee.FloatField):
-        return _float
-    if isinstance(field, peewee.DateTimeField):
-        return _datetime(dialect)
-    if isinstance(field, peewee.DateField):
-        return _date
-    if isinstance(field, peewee.TimeField):
-        return _time(dialect)
-    if isinstance(field, (peewee.UUIDField, peewee.BinaryUUIDField)):
-        return _uuid
-    if isinstance(field, (peewee.CharField, peewee.TextField)):
-        return _text(field)
+    for base, make in (
+            (peewee.BooleanField, lambda: _boolean),
+            (peewee.TimestampField, lambda: _round_trip(field)),
+            (peewee.IntegerField, lambda: _integer),
+            (peewee.DecimalField, lambda: _decimal(field, dialect)),
+            (peewee.FloatField, lambda: _float),
+            (peewee.DateTimeField, lambda: _datetime(dialect)),
+            (peewee.DateField, lambda: _date),
+            (peewee.TimeField, lambda: _time(dialect)),
+            (peewee.UUIDField, lambda: _uuid),
+            (peewee.BinaryUUIDField, lambda: _uuid),
+            (peewee.CharField, lambda: _text(field)),
+            (peewee.TextField, lambda: _text(field))):
+        if isinstance(field, base):
+            # A field class of the app's (or playhouse's: a JSONField is a
+            # TextField) that converts values its own way is left to itself.
+            klass = type(field)
+            if all(getattr(klass, name) is getattr(base, name) for name in _CONVERSIONS):
+                return make()
+            return None
     return None
 
 
