@@ -71,7 +71,11 @@ class Source(peestore.BaseAuditedModel):
     amount = DecimalField(max_digits=10, decimal_places=3)
 
 
-MODELS = [Gauge, Machine, Recipe, Step, Note, Plain, Tagged, Source]
+class Wide(peestore.BaseAuditedModel):
+    amount = DecimalField(max_digits=20, decimal_places=5)
+
+
+MODELS = [Gauge, Machine, Recipe, Step, Note, Plain, Tagged, Source, Wide]
 
 
 def _stored(instance):
@@ -178,6 +182,25 @@ def test_unstorable_decimals_refused_everywhere(connect_db):
         assert "amount" in info.value.errors
     assert Gauge.select().count() == 0 and AuditLog.select().count() == 0
     Gauge.create(amount=D("9999999.999"))
+
+
+def test_wide_decimals_stored_or_refused(connect_db, backend):
+    """Up to 15 significant digits every backend keeps; more only the servers:
+    SQLite's REAL would round them unknowably, so it refuses them."""
+    connect_db(MODELS)
+    random.seed(11)
+    for _ in range(30):
+        value = D(random.randint(-10 ** 15, 10 ** 15)).scaleb(-random.randint(0, 5))
+        row = Wide.create(amount=value)
+        assert _after(row) == _stored(row) == row.to_dict()
+    long = D("123456789012345.67891")
+    if backend == "sqlite":
+        with pytest.raises(peestore.ValidationError, match="15"):
+            Wide.create(amount=long)
+    else:
+        row = Wide.create(amount=long)
+        assert _after(row) == _stored(row) == row.to_dict()
+        assert row.to_dict()["amount"] == "123456789012345.67891"
 
 
 @pytest.fixture
