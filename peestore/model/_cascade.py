@@ -15,6 +15,7 @@ import peewee
 
 from .. import _compat
 from ..audit._actor import current_actor, current_reason
+from ..audit._listeners import listening
 from ..db._connect import get_database, registered_models
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -55,8 +56,9 @@ def cascade(model: type, rows: Iterable[Dict[str, Any]], actor: Optional[str],
     db = get_database(database or model._meta.database)
     for fk, action in found:
         dependent = fk.model
-        if not _has_table(dependent, db):
-            continue
+        if not (dependent._meta.audited or listening() or cascades(dependent)) \
+                or not _has_table(dependent, db):
+            continue  # nothing to record: the database's own action will do
         target = _compat.target_field(fk).name
         keys = [row[target] for row in rows
                 if row.get(target) is not None]

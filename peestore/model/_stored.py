@@ -36,22 +36,29 @@ _UTC = datetime.timezone.utc
 _Decimal = decimal.Decimal
 _Node = peewee.Node
 
-# (model, dialect) -> {field name: converter}; only fields whose values may need one.
-_plans: Dict[Tuple[type, Any], Dict[str, Callable[[Any], Any]]] = {}
+# (model, dialect) -> {field name: (type kept as it is, converter)}; only fields
+# whose values may need converting.
+_plans: Dict[Tuple[type, Any], Dict[str, Tuple[Any, Callable[[Any], Any]]]] = {}
+
+# Values of these types are stored as they are in fields of that kind: no call.
+_KEPT = {"boolean": bool, "integer": int, "text": str, "date": datetime.date}
 
 
-def converters(model: type, db: peewee.Database) -> Dict[str, Callable[[Any], Any]]:
-    """``{field name: convert}`` for ``model`` on ``db``: ``convert(value)`` returns the
-    value as its column gives it back, or raises ``ValueError`` (a short reason)."""
+def converters(model: type, db: peewee.Database
+               ) -> Dict[str, Tuple[Any, Callable[[Any], Any]]]:
+    """``{field name: (kept, convert)}`` for ``model`` on ``db``: a value whose type is
+    ``kept`` is stored as it is; ``convert(value)`` returns any other as its
+    column gives it back, or raises ``ValueError`` (a short reason)."""
     dialect = dialect_of(db)
     key = (model, dialect)
     plan = _plans.get(key)
     if plan is None:
         plan = {}
         for field in model._meta.sorted_fields:
-            convert = _converter(field, dialect)
-            if convert is not None:
-                plan[field.name] = convert
+            found = _converter(field, dialect)
+            if found is not None:
+                kind, convert = found
+                plan[field.name] = (_KEPT.get(kind), convert)
         _plans[key] = plan
     return plan
 
@@ -67,14 +74,16 @@ def store_values(model: type, db: peewee.Database, data: Dict[str, Any]) -> bool
     for name, value in data.items():
         if value is None:
             continue
+        entry = plan.get(name)
+        if entry is not None and type(value) is entry[0]:
+            continue
         if isinstance(value, _Node):
             expression = True
             continue
-        convert = plan.get(name)
-        if convert is None:
+        if entry is None:
             continue
         try:
-            data[name] = convert(value)
+            data[name] = entry[1](value)
         except (ValueError, TypeError, ArithmeticError) as exc:
             if errors is None:
                 errors = {}
@@ -101,29 +110,31 @@ def _reason(exc: BaseException) -> str:
 _CONVERSIONS = ("db_value", "python_value", "adapt")
 
 
-def _converter(field: peewee.Field, dialect: Dialect) -> Optional[Callable[[Any], Any]]:
+def _converter(field: peewee.Field, dialect: Dialect
+               ) -> Optional[Tuple[str, Callable[[Any], Any]]]:
+    """(kind, converter) for ``field`` on ``dialect``, or None: stored as given."""
     # Order matters: peewee's subclasses before their bases.
     if isinstance(field, peewee.ForeignKeyField):
         return None  # a model instance or its key: to_json_value takes either
-    for base, make in (
-            (peewee.BooleanField, lambda: _boolean),
-            (peewee.TimestampField, lambda: _round_trip(field)),
-            (peewee.IntegerField, lambda: _integer),
-            (peewee.DecimalField, lambda: _decimal(field, dialect)),
-            (peewee.FloatField, lambda: _float),
-            (peewee.DateTimeField, lambda: _datetime(dialect)),
-            (peewee.DateField, lambda: _date),
-            (peewee.TimeField, lambda: _time(dialect)),
-            (peewee.UUIDField, lambda: _uuid),
-            (peewee.BinaryUUIDField, lambda: _uuid),
-            (peewee.CharField, lambda: _text(field)),
-            (peewee.TextField, lambda: _text(field))):
+    for base, kind, make in (
+            (peewee.BooleanField, "boolean", lambda: _boolean),
+            (peewee.TimestampField, "timestamp", lambda: _round_trip(field)),
+            (peewee.IntegerField, "integer", lambda: _integer),
+            (peewee.DecimalField, "decimal", lambda: _decimal(field, dialect)),
+            (peewee.FloatField, "float", lambda: _float),
+            (peewee.DateTimeField, "datetime", lambda: _datetime(dialect)),
+            (peewee.DateField, "date", lambda: _date),
+            (peewee.TimeField, "time", lambda: _time(dialect)),
+            (peewee.UUIDField, "uuid", lambda: _uuid),
+            (peewee.BinaryUUIDField, "uuid", lambda: _uuid),
+            (peewee.CharField, "text", lambda: _text(field)),
+            (peewee.TextField, "text", lambda: _text(field))):
         if isinstance(field, base):
             # A field class of the app's (or playhouse's: a JSONField is a
             # TextField) that converts values its own way is left to itself.
             klass = type(field)
             if all(getattr(klass, name) is getattr(base, name) for name in _CONVERSIONS):
-                return make()
+                return kind, make()
             return None
     return None
 
