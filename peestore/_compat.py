@@ -186,6 +186,16 @@ def set_query_where(query: peewee.Query, where: Any) -> None:
     query._where = where
 
 
+def query_ordering(query: peewee.Query) -> Tuple[Any, Any, Any]:
+    """A write query's ``order_by``, ``limit`` and ``offset`` (``_order_by``...)."""
+    return query._order_by or (), query._limit, query._offset
+
+
+def set_query_ordering(query: peewee.Query, order_by: Any, limit: Any, offset: Any) -> None:
+    """Replace a write query's ``order_by``, ``limit`` and ``offset`` in place."""
+    query._order_by, query._limit, query._offset = order_by or None, limit, offset
+
+
 def update_values(query: peewee.ModelUpdate) -> Dict[Any, Any]:
     """An UPDATE's ``{field: value or expression}`` (``_update``)."""
     return query._update

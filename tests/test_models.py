@@ -211,16 +211,23 @@ def test_failed_write_inside_caller_transaction(connect_db):
     assert [e.operation for e in entries()] == ["create", "create"]
 
 
-def test_to_dict_is_json_safe(connect_db):
-    """Datetimes, decimals, UUIDs and bytes become strings; they convert back."""
+def test_to_dict_is_json_safe(connect_db, backend):
+    """Datetimes, decimals, UUIDs and bytes become strings; they convert back.
+    The instance holds what the database stored (what a fresh read gives)."""
     connect_db(ALL)
     tag = uuid.uuid4()
     taken = datetime.datetime(2026, 1, 2, 3, 4, 5, 600000)
     reading = Reading.create(taken_at=taken, value=decimal.Decimal("1.250"), tag=tag,
                              raw=b"\x00\xff")
     data = reading.to_dict()
-    assert data["taken_at"] == "2026-01-02T03:04:05.600000"
-    assert data["value"] == "1.250"
+    if backend == "mysql":  # DATETIME keeps whole seconds
+        taken = taken.replace(microsecond=0)
+        assert data["taken_at"] == "2026-01-02T03:04:05"
+    else:
+        assert data["taken_at"] == "2026-01-02T03:04:05.600000"
+    # SQLite's NUMERIC keeps 1.25 (a REAL); the servers' DECIMAL(10, 3) 1.250.
+    assert data["value"] == ("1.25" if backend == "sqlite" else "1.250")
+    assert data == Reading.get_by_id(reading.id).to_dict()
     assert data["tag"] == str(tag)
     assert data["raw"] == "AP8="
     after = entries()[-1].after

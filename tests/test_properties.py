@@ -420,6 +420,10 @@ def _save_and_read_back(info: ModelInfo, values, mode: str):
     except peewee.IntegrityError as exc:
         assert is_unique_violation(exc) or "FOREIGN KEY" in str(exc), exc
         return None
+    except peestore.ValidationError as exc:
+        # A value its column cannot keep (a decimal wider than max_digits): a 422.
+        assert exc.errors and set(exc.errors) <= set(values), exc
+        return None
     row = model.select().with_deleted().where(info.pk == instance._pk).tuples().get()
     return json.loads(dumps(info.row_dict(row)))
 

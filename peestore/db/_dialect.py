@@ -7,6 +7,7 @@ over the package: the place to look for every backend difference.
 from __future__ import annotations
 
 import datetime
+import decimal
 import sqlite3
 
 import peewee
@@ -83,6 +84,22 @@ class Dialect:
         """Whether list pages may come from the database as one JSON text."""
         return False
 
+    # What a column gives back for a value written to it (peestore.model._stored):
+    # a write sends, and audits, the value as it will read back.
+
+    def stored_decimal(self, value: decimal.Decimal) -> decimal.Decimal:
+        """``value`` (finite, already rounded to the field's places) as a DECIMAL
+        column gives it back; ``ValueError`` when the column cannot keep it."""
+        return value
+
+    def stored_datetime(self, value: datetime.datetime) -> datetime.datetime:
+        """A naive ``value`` as a DateTimeField's column gives it back."""
+        return value
+
+    def stored_time(self, value: datetime.time) -> datetime.time:
+        """A naive ``value`` as a TimeField's column gives it back."""
+        return value
+
 
 class SqliteDialect(Dialect):
     name = scheme = "sqlite"
@@ -118,6 +135,24 @@ class SqliteDialect(Dialect):
     def json_pages(self) -> bool:
         return True
 
+    def stored_decimal(self, value: decimal.Decimal) -> decimal.Decimal:
+        # peewee's DECIMAL column has NUMERIC affinity: the text peewee binds
+        # becomes an INTEGER when it is an integer literal, else a REAL (then an
+        # INTEGER if that is whole), read back as Decimal(str(number)).
+        _, digits, exponent = value.as_tuple()
+        if exponent >= 0:
+            number = int(value)
+            if -_INT64 <= number < _INT64:
+                return decimal.Decimal(number)
+        if len(digits) - _trailing_zeros(digits) > 15:
+            # A REAL keeps about 15 digits, and SQLite's text-to-REAL rounding
+            # is not Python's beyond them: what would read back is unknowable.
+            raise ValueError("more significant digits than SQLite keeps (15)")
+        real = float(value)
+        if real.is_integer() and -_INT64 < real < _INT64:
+            return decimal.Decimal(int(real))
+        return decimal.Decimal(str(real))
+
 
 class PostgresqlDialect(Dialect):
     name = scheme = "postgresql"
@@ -147,7 +182,27 @@ class MySQLDialect(Dialect):
         # peewee's DateTimeField is a DATETIME, which keeps whole seconds only.
         return now.replace(microsecond=0)
 
+    def stored_datetime(self, value: datetime.datetime) -> datetime.datetime:
+        # Also peewee's DATETIME keeps whole seconds: MariaDB truncates the
+        # fraction, MySQL rounds it; cut here, both store this value.
+        return value.replace(microsecond=0) if value.microsecond else value
+
+    def stored_time(self, value: datetime.time) -> datetime.time:
+        return value.replace(microsecond=0) if value.microsecond else value
+
     # InnoDB snapshots at the first read of a REPEATABLE READ transaction (its default).
+
+
+_INT64 = 1 << 63
+
+
+def _trailing_zeros(digits: Any) -> int:
+    count = 0
+    for digit in reversed(digits):
+        if digit:
+            break
+        count += 1
+    return count
 
 
 class _RepeatableRead:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import peewee
 
 from .. import _compat
+from ..audit._actor import current_actor, current_reason
 from ..audit._log import AuditLog, utcnow
 from ..audit._write import write, write_transaction
-from ..db._connect import database
-from ..errors import ConfigurationError
+from ..db._connect import database, get_database
+from ..errors import ConfigurationError, PeestoreError
 from ._insert import insert_row
 from ._query import SoftDeleteQuery
+from ._stored import store_values
 from ._values import from_json_value, json_safe, row_values
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -113,6 +115,27 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             return AuditedSoftDelete(cls)
         return AuditedDelete(cls)
 
+    @classmethod
+    def insert_from(cls, query: Any, fields: List[Any]) -> AuditedInsert:
+        """``INSERT ... SELECT``: executing it writes one ``create`` entry per row
+        (the rows are selected, then inserted as ``insert_many`` inserts them)."""
+        from ._bulk import AuditedInsert
+
+        columns = [getattr(cls, field) if isinstance(field, str) else field
+                   for field in fields]
+        return AuditedInsert(cls, insert=query, columns=columns)
+
+    @classmethod
+    def truncate_table(cls, **options: Any) -> None:
+        """Refused on an audited model (its rows would go without audit entries);
+        ``Meta.audited = False`` models truncate as in peewee."""
+        if cls._meta.audited:
+            raise PeestoreError(
+                "truncate_table() on audited model %s would delete its rows without audit "
+                "entries; use %s.delete(permanently=True).execute() (one delete entry per "
+                "row)" % (cls.__name__, cls.__name__))
+        super().truncate_table(**options)
+
     # -- helpers ----------------------------------------------------------
 
     def to_dict(self, only: Optional[Iterable[str]] = None) -> Dict[str, Any]:
@@ -197,6 +220,9 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         meta = self._meta
         pk_field = meta.primary_key
         fields = self._fields_to_write(fields, only)
+        # Sent, audited and kept as the columns will give them back.
+        expression = store_values(type(self), get_database(meta.database), fields)
+        self.__data__.update(fields)
         no_key = self.__data__.get(pk_field.name) is None
         auto = _compat.auto_increment(type(self))
         if auto and no_key:
@@ -207,6 +233,8 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
             # The key the database gave is not a change the caller made.
             saved.append(pk_field.name)
         saved.extend(fields)
+        if expression:
+            self._read_back(fields)
         return 1, [(self._record_id(), None, self.to_dict())]
 
     def _update(self, before: Dict[str, Any], fields: Dict[str, Any], only: Any,
@@ -222,13 +250,28 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
     def _update_row(self, before: Dict[str, Any], fields: Dict[str, Any]
                     ) -> Tuple[int, list]:
         cls = type(self)
+        # Sent, audited and kept as the columns will give them back.
+        expression = store_values(cls, get_database(cls._meta.database), fields)
+        self.__data__.update(fields)
         rows = (peewee.ModelUpdate(cls, _compat.normalize_data(cls, None, fields))
                 .where(_compat.pk_condition(self)).execute())
         if not rows:
             return 0, []
         after = dict(before)
         after.update(fields)
+        if expression:
+            after.update(self._read_back(fields))
         return rows, [(self._record_id(), row_values(cls, before), row_values(cls, after))]
+
+    def _read_back(self, fields: Dict[str, Any]) -> Dict[str, Any]:
+        """After a write with SQL expressions as values (``price + 1``): what the
+        database made of ``fields``, read back onto the instance."""
+        cls = type(self)
+        row = (peewee.ModelSelect(cls, cls._meta.sorted_fields)
+               .where(_compat.pk_condition(self)).dicts().first()) or {}
+        values = {name: row[name] for name in fields if name in row}
+        self.__data__.update(values)
+        return values
 
     def _fields_to_write(self, fields: Dict[str, Any], only: Any) -> Dict[str, Any]:
         # Before-hooks may change the instance; write what they left: the fields
@@ -269,7 +312,11 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
 
         def run(before: Dict[str, Any]) -> Tuple[int, list]:
             if recursive:
-                self._delete_dependents(delete_nullable)
+                self._delete_dependents(delete_nullable, actor, reason)
+            if cls._meta.backrefs:
+                from ._cascade import cascade
+
+                cascade(cls, [before], actor, reason)
             rows = peewee.ModelDelete(cls).where(_compat.pk_condition(self)).execute()
             return rows, [(self._record_id(), row_values(cls, before), None)] if rows else []
 
@@ -289,15 +336,23 @@ class BaseAuditedModel(peewee.Model, metaclass=AuditedModelBase):
         self.deleted_at = now
         return self._update_row(before, {"deleted_at": now})
 
-    def _delete_dependents(self, delete_nullable: bool) -> None:
-        # Through the models' own bulk queries, so dependents are audited too.
+    def _delete_dependents(self, delete_nullable: bool, actor: Optional[str],
+                           reason: Optional[str]) -> None:
+        # Through the models' own bulk queries, so dependents are audited too,
+        # blamed on the delete's actor for its reason.
+        actor, reason = current_actor(actor), current_reason(reason)
         for query, fk in self.dependencies(exclude_null_children=not delete_nullable):
+            audited = issubclass(fk.model, BaseAuditedModel)
             if fk.null and not delete_nullable:
-                fk.model.update(**{fk.name: None}).where(query).execute()
-            elif issubclass(fk.model, BaseAuditedModel):
-                fk.model.delete(permanently=True).where(query).execute()
+                statement = fk.model.update(**{fk.name: None})
+            elif audited:
+                statement = fk.model.delete(permanently=True)
             else:
-                fk.model.delete().where(query).execute()
+                statement = fk.model.delete()
+            statement = statement.where(query)
+            if audited:
+                statement = statement.actor(actor, reason)
+            statement.execute()
 
     def restore(self, *, actor: Optional[str] = None, reason: Optional[str] = None) -> bool:
         """Un-delete a soft-deleted row; ``False`` when it was not deleted."""

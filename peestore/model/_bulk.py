@@ -20,6 +20,7 @@ from ..audit._write import write
 from ..db._connect import get_database
 from ..db._dialect import dialect_of
 from ..errors import PeestoreError
+from ._stored import store_values
 from ._values import row_values
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -36,17 +37,31 @@ def _needs_audit(model: type) -> bool:
     return model._meta.audited or listening()
 
 
+def _cascades(model: type) -> bool:
+    # Audited models' rows that the database would delete or null with these.
+    from ._cascade import cascades
+
+    return bool(cascades(model))
+
+
 def _chunks(items: List[Any], size: int = CHUNK) -> Iterator[List[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
-def _read_rows(model: type, where: Any, db: peewee.Database) -> List[Dict[str, Any]]:
-    """The rows matching ``where``, all fields, as dicts, in one statement, locked for
-    this transaction where the database can."""
+def _read_rows(model: type, where: Any, db: peewee.Database, order_by: Any = (),
+               limit: Optional[int] = None, offset: Optional[int] = None
+               ) -> List[Dict[str, Any]]:
+    """The rows matching ``where`` (in ``order_by``, ``limit``/``offset`` of them), all
+    fields, as dicts, in one statement, locked for this transaction where the
+    database can."""
     query = peewee.ModelSelect(model, model._meta.sorted_fields)
     if where is not None:
         query = query.where(where)
+    if order_by:
+        query = query.order_by(*order_by)
+    if limit is not None or offset is not None:
+        query = query.limit(limit).offset(offset)
     if dialect_of(db).locks_rows(db):
         query = query.for_update()
     return list(query.dicts().execute(db))
@@ -80,13 +95,25 @@ class _AuditedWrite(_compat.ExecuteHook):
         """Record ``text`` as the reason in this query's audit entries."""
         self._reason = text
 
+    def _read_rows(self, db: peewee.Database) -> List[Dict[str, Any]]:
+        """The rows this statement changes, as ``_read_rows`` reads them; with its
+        ``order_by``/``limit``/``offset``, exactly the rows they pick."""
+        return _read_rows(self.model, _compat.query_where(self), db,
+                          *_compat.query_ordering(self))
+
     def _run_on(self, pks: List[Any], db: peewee.Database) -> int:
-        """Run this statement restricted to the rows with primary keys ``pks``, in chunks."""
+        """Run this statement restricted to the rows with primary keys ``pks``, in chunks.
+
+        The keys are the rows its ``order_by``/``limit`` picked when they were
+        read: the statement runs without them (PostgreSQL and SQLite have no
+        UPDATE ... LIMIT; a LIMIT on a chunk would pick again).
+        """
         pk = self.model._meta.primary_key
         where = _compat.query_where(self)
         count = 0
         for chunk in _chunks(pks):
             clone = self.clone()
+            _compat.set_query_ordering(clone, (), None, None)
             _compat.set_query_where(clone, pk.in_(chunk) if where is None
                                     else where & pk.in_(chunk))
             count += clone.run_plain(db)
@@ -103,10 +130,11 @@ class AuditedUpdate(_AuditedWrite, peewee.ModelUpdate):
         if not _needs_audit(model):
             return self.run_plain(database)
         db = get_database(database)
+        self._store_values(db)
 
         def run(_: None) -> Tuple[int, list]:
             pk_name = model._meta.primary_key.name
-            before = _read_rows(model, _compat.query_where(self), db)
+            before = self._read_rows(db)
             if not before:
                 return 0, []
             pks = [row[pk_name] for row in before]
@@ -117,6 +145,18 @@ class AuditedUpdate(_AuditedWrite, peewee.ModelUpdate):
                            for row in before if row[pk_name] in after]
 
         return write(model, self._operation, run, actor=self._actor, reason=self._reason).result
+
+    def _store_values(self, db: peewee.Database) -> None:
+        """The values to set, as their columns will give them back (``_stored``)."""
+        values = _compat.update_values(self)
+        plain = {key.name: value for key, value in values.items()
+                 if isinstance(key, peewee.Field) and key.model is self.model}
+        if plain:
+            store_values(self.model, db, plain)
+            fields = self.model._meta.fields
+            values = dict(values)
+            values.update((fields[name], value) for name, value in plain.items())
+            _compat.set_update_values(self, values)
 
     def _after_rows(self, before: List[Dict], pks: List[Any], db: peewee.Database
                     ) -> Dict[Any, Dict]:
@@ -158,15 +198,19 @@ class AuditedDelete(_AuditedWrite, peewee.ModelDelete):
 
     def run_audited(self, database: peewee.Database) -> int:
         model = self.model
-        if not _needs_audit(model):
+        if not _needs_audit(model) and not (model._meta.backrefs and _cascades(model)):
             return self.run_plain(database)
         db = get_database(database)
 
         def run(_: None) -> Tuple[int, list]:
             pk_name = model._meta.primary_key.name
-            before = _read_rows(model, _compat.query_where(self), db)
+            before = self._read_rows(db)
             if not before:
                 return 0, []
+            if model._meta.backrefs:
+                from ._cascade import cascade
+
+                cascade(model, before, self._actor, self._reason, db)
             count = self._run_on([row[pk_name] for row in before], db)
             return count, [(str(row[pk_name]), row_values(model, row), None)
                            for row in before]
@@ -186,21 +230,39 @@ class AuditedInsert(_AuditedWrite, peewee.ModelInsert):
                 "insert(...).on_conflict() on audited model %s: an upsert's rows cannot be "
                 "audited reliably; use Model.get_or_none() and save(), or Meta.audited = False"
                 % model.__name__)
-        if isinstance(_compat.insert_data(self), peewee.SelectQuery):
-            raise PeestoreError(
-                "insert_from() on audited model %s is not audited; select the rows and "
-                "use insert_many() with them instead" % model.__name__)
+        data = _compat.insert_data(self)
+        if isinstance(data, peewee.SelectQuery):
+            return self._insert_from(data, get_database(database))
         rows = self._normalized_rows()
         if not rows:
             return self.run_plain(database)
         db = get_database(database)
+        for row in rows:
+            # Sent and audited as the columns will give them back (``_stored``).
+            store_values(model, db, row)
         return write(model, "create", lambda _: self._insert_rows(rows, db),
                      actor=self._actor, reason=self._reason).result
 
-    def _normalized_rows(self) -> List[Dict[str, Any]]:
+    def _insert_from(self, select: peewee.SelectQuery, db: peewee.Database) -> Any:
+        """``insert_from(select, fields)``: the selected rows, read in the write's
+        transaction, inserted as ``insert_many`` inserts them (one ``create`` each)."""
+        model = self.model
+
+        def run(_: None) -> Tuple[Any, list]:
+            rows = self._normalized_rows(list(select.tuples().execute(db)))
+            if not rows:
+                return 0, []
+            for row in rows:
+                store_values(model, db, row)
+            return self._insert_rows(rows, db)
+
+        return write(model, "create", run, actor=self._actor, reason=self._reason).result
+
+    def _normalized_rows(self, data: Any = None) -> List[Dict[str, Any]]:
         """Every row as {field name: value}, defaults filled in as peewee would."""
         meta = self.model._meta
-        data = _compat.insert_data(self)
+        if data is None:
+            data = _compat.insert_data(self)
         if isinstance(data, dict):
             data = [data]
         columns = _compat.insert_columns(self)
