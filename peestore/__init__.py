@@ -7,8 +7,8 @@ from .audit._chain import verify_audit
 from .audit._log import AuditLog
 from .tools._backup import backup
 from .db._connect import connect, database
-from .errors import (BusyError, ConfigurationError, MigrationError, NotSQLiteError,
-                     PeestoreError, RestoreError, TooLargeError, ValidationError)
+from .errors import (BusyError, ConfigurationError, DiskFullError, MigrationError,
+                     NotSQLiteError, PeestoreError, RestoreError, TooLargeError, ValidationError)
 from .audit._listeners import Change, after_commit, on_restore
 from .model._base import BaseAuditedModel
 from .audit._prune import prune_audit
@@ -46,6 +46,7 @@ __all__ = [
     "BusyError",
     "Change",
     "ConfigurationError",
+    "DiskFullError",
     "MigrationError",
     "NotSQLiteError",
     "PeestoreError",
