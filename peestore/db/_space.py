@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 __all__ = ["DiskSpace", "DEFAULT_MIN_FREE", "RECHECK_SECONDS", "NEAR_BYTES", "free_bytes",
-           "disk_space", "set_disk_space", "check_room", "check_copy_room", "is_disk_full", "full_error",
-           "file_sizes", "human"]
+           "disk_space", "set_disk_space", "check_room", "check_copy_room", "is_disk_full",
+           "full_error", "file_sizes", "human"]
 
 #: ``connect``'s default ``min_free_bytes``: 16 MiB.
 DEFAULT_MIN_FREE = 16 << 20
