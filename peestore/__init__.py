@@ -25,8 +25,8 @@ __version__ = "0.1.0"
 
 # The data tools load on first use: a device that only serves the REST API
 # never pays the memory of csv, zipfile and the schema introspection.
-_LAZY = {"diagram_svg": ".tools._diagram", "export_csv": ".tools._export",
-         "import_csv": ".tools._import"}
+_LAZY = {"backup_rotating": ".tools._rotate", "diagram_svg": ".tools._diagram",
+         "export_csv": ".tools._export", "import_csv": ".tools._import"}
 
 
 def __getattr__(name: str) -> Any:
@@ -58,6 +58,7 @@ __all__ = [
     "actor",
     "after_commit",
     "backup",
+    "backup_rotating",
     "bootstrap",
     "connect",
     "current_actor",
