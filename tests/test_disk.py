@@ -342,3 +342,51 @@ def test_server_backends_have_no_disk_limit(connect_db, backend):
     health = webtest.TestApp(app).get("/db/health").json
     assert health["status"] == "ok"
     assert (health["disk"] is None) == (backend != "sqlite")
+
+
+def test_serve_makes_backups_on_a_timer_and_lists_them_to_admins(tmp_path):
+    """serve(backup_dir=..., backup_every=...) writes a checked backup at once when the
+    folder has none; GET /db/backups lists it (name, size, time, verified), admins only."""
+    import time
+
+    db = peestore.connect("sqlite:///%s" % (tmp_path / "app.db"), models=[Reading])
+    Reading.create(sensor="t1", data="a")
+    db.close()
+    users = {"Bearer boss": {"name": "boss", "roles": ["admin"]},
+             "Bearer op": {"name": "op", "roles": []}}
+    app = bottle.Bottle()
+    app.install(peestore.RestPlugin(
+        models=[Reading], authenticate=lambda request: users.get(
+            request.get_header("Authorization"))))
+    folder = tmp_path / "backups"
+    folder.mkdir()
+
+    def get(url, token=None):
+        req = urllib.request.Request(url, headers={"Authorization": token} if token else {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as res:
+                return res.status, json.loads(res.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    with background(app, backup_dir=folder, backup_every=3600, backup_keep=2) as url:
+        deadline = time.monotonic() + 60
+        listed = []
+        while time.monotonic() < deadline and not (listed and listed[0]["verified"]):
+            time.sleep(0.1)
+            status, listed = get(url + "/db/backups", "Bearer boss")
+            assert status == 200
+        assert len(listed) == 1 and listed[0]["verified"], listed
+        assert listed[0]["name"].startswith("backup-") and listed[0]["size"] > 0
+        assert (folder / listed[0]["name"]).stat().st_size == listed[0]["size"]
+        assert get(url + "/db/backups", "Bearer op")[0] == 403
+        assert get(url + "/db/backups")[0] == 401
+    status, listed = webtest_get(app, "/db/backups", "Bearer boss")
+    assert listed == []  # the server stopped: no folder of its own any more
+
+
+def webtest_get(app, path, token):
+    import webtest
+
+    res = webtest.TestApp(app).get(path, headers={"Authorization": token})
+    return res.status_int, res.json
