@@ -156,6 +156,7 @@ def test_sqlite_full_itself_is_a_disk_full_error(tmpfs):
         for _ in range(10000):
             acknowledged.append(Reading.create(sensor="t1", data=PAYLOAD).id)
     assert "database or disk is full" in str(caught.value)
+    assert caught.value.path == str(tmpfs)
     assert_sound(db, acknowledged)
     with pytest.raises(peestore.DiskFullError):  # a bulk query, too
         Reading.insert_many([{"sensor": "bulk", "data": PAYLOAD * 50}] * 40).execute()
@@ -176,11 +177,28 @@ def _call(url, method="GET", body=None):
         return exc.code, json.loads(exc.read())
 
 
-def test_http_answers_507_and_health_warns(tmpfs):
+def _upload(url, path):
+    """(status, JSON) of a multipart POST of the file at ``path`` as field ``file``."""
+    boundary = "peestore-test-boundary"
+    body = (("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n"
+             "Content-Type: application/octet-stream\r\n\r\n" % boundary).encode()
+            + path.read_bytes() + ("\r\n--%s--\r\n" % boundary).encode())
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "X-User": "op", "Content-Type": "multipart/form-data; boundary=" + boundary})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as res:
+            return res.status, json.loads(res.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_http_answers_507_and_health_warns(tmpfs, tmp_path):
     """Over HTTP a full disk is a 507 whose detail says how much is free (never a 500);
     /db/health says "low disk" before writes stop and reports the sizes."""
     db = peestore.connect("sqlite:///%s" % (tmpfs / "app.db"), models=[Reading],
                           min_free_bytes=1 * MiB)
+    saved = peestore.backup(tmp_path / "saved.sqlite")
+    archive = peestore.export_csv(tmp_path / "data.zip")
     app = bottle.Bottle()
     app.install(peestore.RestPlugin(models=[Reading]))
     db.close()
@@ -211,6 +229,10 @@ def test_http_answers_507_and_health_warns(tmpfs):
         assert _call(url + "/readings/%d" % acknowledged[0], "PATCH", {"sensor": "u"})[0] \
             == 507
         assert _call(url + "/readings/%d" % acknowledged[0], "DELETE")[0] == 507
+        for route, path in (("/db/restore", saved), ("/db/import", archive)):
+            status, body = _upload(url + route, path)
+            assert status == 507 and "disk full" in body["detail"], (route, body)
+        assert _call(url + "/db/backup.sqlite")[0] == 507
 
         filler.unlink()
         status, body = _call(url + "/readings/", "POST", {"sensor": "t", "data": "after"})

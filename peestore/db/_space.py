@@ -37,6 +37,7 @@ RECHECK_SECONDS = 1.0
 NEAR_BYTES = 64 << 20
 
 _KEY = "_peestore_disk_space"
+_monotonic = time.monotonic
 _FULL_TEXT = "database or disk is full"
 
 
@@ -71,7 +72,7 @@ class DiskSpace:
 
     def check(self) -> None:
         """Raise ``DiskFullError`` when the free space is under the limit."""
-        now = time.monotonic()
+        now = _monotonic()
         if now < self._next:
             return
         free = self.measure()
@@ -116,7 +117,7 @@ def set_disk_space(db: Any, path: Optional[str], min_free: Any) -> None:
     if isinstance(min_free, bool) or not isinstance(min_free, int) or min_free < 0:
         raise ConfigurationError("min_free_bytes must be a whole number of bytes >= 0 "
                                  "(0: no limit), got %r" % (min_free,))
-    if path is None:
+    if path is None or not min_free:
         db.__dict__.pop(_KEY, None)
         return
     folder = os.path.dirname(os.path.abspath(path))
@@ -126,7 +127,9 @@ def set_disk_space(db: Any, path: Optional[str], min_free: Any) -> None:
 def check_room(db: Any) -> None:
     """Raise ``DiskFullError`` when ``db``'s disk is under its limit (no-op without one)."""
     space = db.__dict__.get(_KEY)
-    if space is not None and space.min_free:
+    # The common case in two lookups and a clock read: far from the limit, measured
+    # less than RECHECK_SECONDS ago.
+    if space is not None and _monotonic() >= space._next:
         space.check()
 
 
@@ -161,6 +164,10 @@ def full_error(exc: BaseException, db: Any = None, folder: Optional[str] = None,
                what: str = "the write") -> DiskFullError:
     """The ``DiskFullError`` for SQLite's or the system's disk-full error ``exc``."""
     space = disk_space(db) if db is not None else None
+    if folder is None and space is None and db is not None:
+        path = str(getattr(db, "database", None) or "")
+        if path and path != ":memory:" and not path.startswith("file:"):
+            folder = os.path.dirname(os.path.abspath(path))
     if folder is not None or space is None:
         # Another folder (a backup's): measured with the database's limit.
         space = DiskSpace(folder or os.getcwd(), space.min_free if space else 0)

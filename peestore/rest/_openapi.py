@@ -379,7 +379,7 @@ class _Builder:
             ("GET", "/db/export.zip", "db_export", "Every table as CSV, in a zip",
              "application/zip", admin + ("400",)),
             ("GET", "/db/backup.sqlite", "db_backup", "A consistent online backup (SQLite)",
-             "application/x-sqlite3", admin + ("501",)),
+             "application/x-sqlite3", admin + ("501", "507")),
         ]
         for method, path, op_id, summary, mime, codes in files:
             if (method, route(path)) in self.routes:
