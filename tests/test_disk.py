@@ -339,6 +339,17 @@ def test_bad_arguments_are_configuration_errors(tmp_path):
         background(bottle.Bottle(), backup_every=10).__enter__()
 
 
+def test_connecting_a_database_again_keeps_its_limit(tmp_path):
+    """bootstrap (or peestore serve) of a database the app connected keeps its limit."""
+    db = peestore.connect("sqlite:///%s" % (tmp_path / "a.db"), models=[Reading],
+                          min_free_bytes=1 << 62)
+    peestore.bootstrap(models=[Reading], database_url=db)
+    with pytest.raises(peestore.DiskFullError):
+        Reading.create(sensor="t", data="a")
+    peestore.connect(db, models=[Reading], min_free_bytes=0)
+    Reading.create(sensor="t", data="a")
+
+
 def test_journal_size_limit_is_set(tmp_path):
     db = peestore.connect("sqlite:///%s" % (tmp_path / "a.db"))
     assert db.execute_sql("PRAGMA journal_size_limit").fetchone()[0] == 4 * MiB

@@ -131,7 +131,12 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
         if dialect_of(db).name == "sqlite":
             _harden_database(db, pragmas)
 
+    if min_free_bytes == DEFAULT_MIN_FREE and isinstance(url, peewee.Database):
+        # connect(db) again (bootstrap, ``peestore serve`` of an app that connected
+        # itself) keeps the limit the first connect gave it.
+        min_free_bytes = db.__dict__.get("_peestore_min_free", min_free_bytes)
     set_disk_space(db, _file_of(db), min_free_bytes)
+    db.__dict__["_peestore_min_free"] = min_free_bytes
     previous = database.obj
     if previous is not None and previous is not db:
         if not previous.is_closed():
