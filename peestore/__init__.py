@@ -7,8 +7,8 @@ from .audit._chain import verify_audit
 from .audit._log import AuditLog
 from .tools._backup import backup
 from .db._connect import connect, database
-from .errors import (BusyError, ConfigurationError, MigrationError, NotSQLiteError,
-                     PeestoreError, RestoreError, TooLargeError, ValidationError)
+from .errors import (BusyError, ConfigurationError, DiskFullError, MigrationError,
+                     NotSQLiteError, PeestoreError, RestoreError, TooLargeError, ValidationError)
 from .audit._listeners import Change, after_commit, on_restore
 from .model._base import BaseAuditedModel
 from .audit._prune import prune_audit
@@ -25,8 +25,8 @@ __version__ = "0.1.0"
 
 # The data tools load on first use: a device that only serves the REST API
 # never pays the memory of csv, zipfile and the schema introspection.
-_LAZY = {"diagram_svg": ".tools._diagram", "export_csv": ".tools._export",
-         "import_csv": ".tools._import"}
+_LAZY = {"backup_rotating": ".tools._rotate", "diagram_svg": ".tools._diagram",
+         "export_csv": ".tools._export", "import_csv": ".tools._import"}
 
 
 def __getattr__(name: str) -> Any:
@@ -46,6 +46,7 @@ __all__ = [
     "BusyError",
     "Change",
     "ConfigurationError",
+    "DiskFullError",
     "MigrationError",
     "NotSQLiteError",
     "PeestoreError",
@@ -57,6 +58,7 @@ __all__ = [
     "actor",
     "after_commit",
     "backup",
+    "backup_rotating",
     "bootstrap",
     "connect",
     "current_actor",

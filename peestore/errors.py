@@ -14,6 +14,7 @@ __all__ = [
     "NotSQLiteError",
     "BusyError",
     "TooLargeError",
+    "DiskFullError",
 ]
 
 
@@ -76,3 +77,20 @@ class TooLargeError(PeestoreError):
 
     The message names the limit and how to raise it.
     """
+
+
+class DiskFullError(PeestoreError):
+    """The disk holding the database (or a backup) is full, or under
+    ``connect(min_free_bytes=...)``; nothing was changed.
+
+    Reads go on; writes work again as soon as space is freed.  ``free_bytes``
+    is the space left (None when it could not be measured), ``min_free_bytes``
+    the limit, ``path`` the folder whose file system is full.
+    """
+
+    def __init__(self, message: str, *, free_bytes: Optional[int] = None,
+                 min_free_bytes: int = 0, path: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.free_bytes = free_bytes
+        self.min_free_bytes = min_free_bytes
+        self.path = path

@@ -42,6 +42,15 @@ def test_synchronous_script_runs(tmp_path):
     assert re.search(r"\d", out.stdout), out.stdout
 
 
+def test_device_wear_script_runs(tmp_path):
+    """benchmarks/device_wear.py prints bytes written per create and per audit entry."""
+    out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "device_wear.py"),
+                          "--rows", "50", "--dir", str(tmp_path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout
+    assert "per audit entry" in out.stdout and "write_bytes" in out.stdout, out.stdout
+
+
 def test_audit_verify_script_runs():
     out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "audit_verify.py"),
                           "--entries", "2000", "--key", "k"], stdout=subprocess.PIPE,

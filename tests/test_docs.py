@@ -25,6 +25,7 @@ SPEC_ROUTES = [
     "POST /C/<id>/restore", "GET /C/<id>/history", "POST /C/<id>/revert",
     "GET /db/health", "GET /db/audit", "GET /db/diagram.svg", "GET /db/export.zip",
     "POST /db/import", "GET /db/backup.sqlite", "POST /db/restore", "GET /openapi.json",
+    "GET /db/backups",  # SPEC section 14
 ]
 
 

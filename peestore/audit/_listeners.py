@@ -229,15 +229,18 @@ class _Transaction(_Wrapper):
         outermost = self._outermost
         try:
             result = self._inner.__exit__(exc_type, exc, tb)
-        except BaseException:
+        except BaseException as error:
             if outermost:
                 _discard()
+            _raise_disk_full(error, self._db, exc)
             raise
         if outermost:
             if exc_type is None:
                 _flush()
             else:
                 _discard()
+        if exc is not None:
+            _raise_disk_full(exc, self._db)
         return result
 
     def commit(self, begin: bool = True) -> None:
@@ -275,16 +278,47 @@ class _Savepoint(_Wrapper):
             del _pending()[self._mark:]
             _forget_head()
         try:
-            return self._inner.__exit__(exc_type, exc, tb)
-        except BaseException:
+            result = self._inner.__exit__(exc_type, exc, tb)
+        except BaseException as error:
             del _pending()[self._mark:]
             _forget_head()
+            _raise_disk_full(error, self._db, exc)
             raise
+        if exc is not None:
+            _raise_disk_full(exc, self._db)
+        return result
 
     def rollback(self, begin: bool = True) -> None:
         del _pending()[self._mark:]
         _forget_head()
         self._inner.rollback(begin)
+
+
+def _raise_disk_full(error: BaseException, db: peewee.Database,
+                     original: Optional[BaseException] = None) -> None:
+    """Raise ``DiskFullError`` in place of SQLite's "database or disk is full".
+
+    The transaction is rolled back by then: nothing of it was written.  SQLite
+    may have rolled it back itself, and peewee's own rollback then fails
+    ("no transaction is active"): the error that caused it (``original``, or
+    the context of ``error``) decides.
+    """
+    import sqlite3
+
+    import peewee
+
+    from ..db._space import full_error, is_disk_full
+
+    chain, exc = [original], error
+    for _ in range(4):  # peewee's error, sqlite3's under it, what they interrupted
+        if exc is None:
+            break
+        chain.append(exc)
+        exc = exc.__context__
+    for exc in chain:
+        if isinstance(exc, (peewee.OperationalError, sqlite3.OperationalError)) \
+                and is_disk_full(exc):
+            raise full_error(exc, db) from None
 
 
 def _transaction(original: Callable, db: peewee.Database, *args: Any, **kwargs: Any

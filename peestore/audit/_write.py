@@ -22,6 +22,7 @@ from .. import signals
 from .._compat import exception_wrapper
 from ..db._connect import get_database
 from ..db._dialect import Dialect, dialect_of
+from ..db._space import check_room
 from ..errors import ValidationError
 from ..model._values import dumps
 from ._actor import current_actor, current_reason
@@ -106,10 +107,12 @@ def write_transaction(db: Any) -> Any:
 
 def _unit(db: peewee.Database, dialect: Dialect) -> Any:
     if not db.in_transaction():
+        check_room(db)
         unit = dialect.begin(db)
     elif transaction_state.owned:
         return _NO_TRANSACTION
     else:
+        check_room(db)
         unit = db.savepoint()
     unit.owned = True
     return unit

@@ -7,7 +7,7 @@ import sys
 
 import peewee
 
-from ._main import UsageError, arg, command
+from ._main import UsageError, arg, command, int_range
 from ..db._dialect import dialect_of
 from ..errors import PeestoreError
 
@@ -137,11 +137,16 @@ def _database_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[..., i
 
 
 @command("backup", "copy the SQLite database to a file while it stays in use")
-@arg("out", metavar="OUT.sqlite", help="the backup file to write")
+@arg("out", metavar="OUT.sqlite", help="the backup file to write (with --keep: a folder)")
+@arg("--keep", type=int_range(1, 10000), metavar="N",
+     help="rotate: write a checked backup-YYYYmmddTHHMMSSZ.sqlite into the folder OUT "
+          "and keep the newest N there")
 @_database_errors
 def run_backup(args: argparse.Namespace) -> int:
     from ..tools._backup import backup
 
+    if args.keep is not None:
+        return _rotate(args)
     _connect(args)
     progress = _Progress("backup")
 
@@ -152,6 +157,19 @@ def run_backup(args: argparse.Namespace) -> int:
     path = backup(args.out, progress=step)
     progress.done()
     print(f"backed up to {path} ({os.path.getsize(str(path))} bytes)")
+    return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    from ..tools._rotate import backup_rotating
+
+    folder, args.out = args.out, None
+    if not os.path.isdir(folder):
+        raise PeestoreError(f"no folder {folder} to keep backups in; create it first")
+    _connect(args)
+    path = backup_rotating(folder, keep=args.keep)
+    print(f"backed up to {path} ({os.path.getsize(str(path))} bytes), checked; keeping "
+          f"the newest {args.keep}")
     return 0
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 import types
 
-from ._main import PORT, THREADS, arg, command
+from ._main import PORT, THREADS, arg, command, float_range, int_range
 from ..errors import ConfigurationError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -95,15 +95,26 @@ def load_app(spec: str, db_url: Any = None,
      help="a name (or IP address) the server answers to in the Host header, any port; "
           "repeat for more; replaces the default (IP addresses, localhost, this "
           "machine's names); '*' for any")
+@arg("--backup-dir", metavar="DIR",
+     help="folder of rotating backups, listed at GET /db/backups")
+@arg("--backup-every", type=float_range(1, 366 * 86400), metavar="SECONDS",
+     help="write a checked backup into --backup-dir this often")
+@arg("--backup-keep", type=int_range(1, 10000), default=7, metavar="N",
+     help="backups kept in --backup-dir (default 7)")
 def run(args: argparse.Namespace) -> int:
     from ..rest._banner import start_line
-    from ..rest._server import make_server
+    from ..rest._server import backup_timer, make_server
 
+    timer = backup_timer(args.backup_dir, args.backup_every, args.backup_keep)
     app = load_app(args.app, args.db, args.allowed_host)
     server = make_server(app, host=args.host, port=args.port, threads=args.threads)
     print(start_line(server), flush=True)
+    if timer is not None:
+        timer.start()
     try:
         server.run()
     finally:
+        if timer is not None:
+            timer.stop()
         server.close()
     return 0

@@ -9,6 +9,7 @@ import peewee
 from .. import _compat
 from ..errors import ConfigurationError
 from ._dialect import dialect_of
+from ._space import DEFAULT_MIN_FREE, set_disk_space
 from ._hardening import check_pragmas, harden, hardened_factory
 from ..audit._listeners import track_transactions
 
@@ -28,6 +29,10 @@ SQLITE_PRAGMAS: Dict[str, Any] = {
     "foreign_keys": 1,
     # Milliseconds a writer waits for another writer's lock before failing.
     "busy_timeout": 5000,
+    # Bytes the WAL is cut back to after a checkpoint: a burst of writes must not
+    # leave a large -wal file on a small disk (SQLite's default keeps it).  The
+    # WAL checkpoints itself at about this size (1000 pages of 4 KiB).
+    "journal_size_limit": 4 << 20,
 }
 
 #: Applied after ``SQLITE_PRAGMAS`` and the caller's pragmas, which may not
@@ -73,15 +78,18 @@ _registered: List[type] = []
 def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[type] = (),
             create_tables: bool = True, migrate: bool = False,
             pragmas: Optional[Dict[str, Any]] = None,
-            audit_key: Union[str, bytes, None] = None) -> peewee.Database:
+            audit_key: Union[str, bytes, None] = None,
+            min_free_bytes: int = DEFAULT_MIN_FREE) -> peewee.Database:
     """Open the database at ``url`` and bind ``peestore.database`` to it.
 
     ``url`` is a ``playhouse.db_url`` URL or a peewee ``Database``; by default
     the ``PEESTORE_DATABASE_URL`` environment variable, else
     ``sqlite:///peestore.db``.  ``audit_key`` keys the audit log's hash chain
     (default: ``$PEESTORE_AUDIT_KEY``; none: plain SHA-256).  An audit log made
-    by an earlier version gains its new columns here.  Returns the real
-    ``Database``.
+    by an earlier version gains its new columns here.  On a SQLite file, writes
+    raise ``DiskFullError`` while its file system has less than
+    ``min_free_bytes`` free (0: no limit; server databases have none).
+    Returns the real ``Database``.
     """
     from ..audit._chain import set_audit_key
 
@@ -123,6 +131,12 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
         if dialect_of(db).name == "sqlite":
             _harden_database(db, pragmas)
 
+    if min_free_bytes == DEFAULT_MIN_FREE and isinstance(url, peewee.Database):
+        # connect(db) again (bootstrap, ``peestore serve`` of an app that connected
+        # itself) keeps the limit the first connect gave it.
+        min_free_bytes = db.__dict__.get("_peestore_min_free", min_free_bytes)
+    set_disk_space(db, _file_of(db), min_free_bytes)
+    db.__dict__["_peestore_min_free"] = min_free_bytes
     previous = database.obj
     if previous is not None and previous is not db:
         if not previous.is_closed():
@@ -156,6 +170,16 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
             # until the first request needs one.
             release_idle(db)
     return db
+
+
+def _file_of(db: peewee.Database) -> Optional[str]:
+    """The SQLite file of ``db``, or None (a server database, memory, a URI)."""
+    if not dialect_of(db).has_file:
+        return None
+    path = str(db.database or "")
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
 
 
 def _audit_models(db: peewee.Database) -> List[type]:

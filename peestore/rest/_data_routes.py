@@ -90,8 +90,12 @@ def _receive(plugin: Any, directory: str, suffix: str,
         raise bottle.HTTPError(413, f"upload of {length} bytes is over the limit: a file of "
                                     f"at most {limit} bytes (max_upload_bytes) in a form of "
                                     f"at most {body_limit(limit)} bytes")
+    from ..db._connect import database
+    from ..db._space import check_copy_room
     from ..tools._files import temp_file
 
+    if database.obj is not None:  # a 507 before a byte of the upload is stored
+        check_copy_room(database.obj, directory, length or 0, "the upload")
     fd, path = temp_file(directory, "upload", suffix)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["add_db_routes", "health", "audit", "AUDIT_PARAMS", "backend_name"]
+__all__ = ["add_db_routes", "health", "audit", "AUDIT_PARAMS", "backend_name", "disk_report"]
 
 log = logging.getLogger("peestore.rest")
 
@@ -46,8 +46,39 @@ def health() -> Any:
                                         % type(exc).__name__}, 503)
     elapsed = (time.perf_counter() - started) * 1000.0
     bottle.response.content_type = JSON
+    disk, warnings = disk_report(db)
     return dumps({"status": "ok", "database": backend_name(db),
-                  "latency_ms": round(elapsed, 3)})
+                  "latency_ms": round(elapsed, 3), "disk": disk, "warnings": warnings})
+
+
+def disk_report(db: peewee.Database) -> Any:
+    """``(disk, warnings)`` for ``/db/health``: the free space of a SQLite file's disk
+    and its sizes (None for a server database), and "low disk" while it is under
+    twice ``min_free_bytes``."""
+    from ..db._space import DiskSpace, disk_space, file_sizes, human
+
+    path = db.database if dialect_of(db).has_file else None
+    space = disk_space(db)
+    if space is None:
+        if not path or str(path) == ":memory:" or str(path).startswith("file:"):
+            return None, []
+        import os
+
+        space = DiskSpace(os.path.dirname(os.path.abspath(str(path))), 0)
+    free = space.measure()
+    database_bytes, wal_bytes = file_sizes(str(path))
+    writable = free is None or free >= space.min_free
+    disk = {"free_bytes": free, "min_free_bytes": space.min_free,
+            "database_bytes": database_bytes, "wal_bytes": wal_bytes,
+            "low": space.low() or not writable, "writable": writable}
+    warnings = []
+    if not writable:
+        warnings.append("disk full: %s free, under min_free_bytes (%s): writes are refused "
+                        "until space is freed" % (human(free), human(space.min_free)))
+    elif disk["low"]:
+        warnings.append("low disk: %s free; writes stop under %s"
+                        % (human(free), human(space.min_free)))
+    return disk, warnings
 
 
 def audit() -> str:
@@ -124,13 +155,29 @@ def verify(plugin: Any) -> str:
     return dumps(verify_audit(expect_head=expect))
 
 
+def backups(plugin: Any) -> str:
+    """GET /db/backups: the rotating backups of ``serve(backup_dir=...)``, newest
+    first (empty when the server keeps none); admin only when the plugin has
+    ``authenticate``."""
+    plugin.require_admin()
+    for name in query_params():
+        raise error(400, "unknown query parameter %r; /db/backups takes none" % name)
+    from ..tools._rotate import list_backups, serving
+
+    directory = serving["directory"]
+    bottle.response.content_type = JSON
+    return dumps(list_backups(directory) if directory is not None else [])
+
+
 def add_db_routes(app: bottle.Bottle, plugin: Any) -> None:
-    """Add ``/db/health``, ``/db/audit``, ``/db/audit/verify`` and ``/db/changes``
-    under the plugin's prefix."""
+    """Add ``/db/health``, ``/db/audit``, ``/db/audit/verify``, ``/db/backups`` and
+    ``/db/changes`` under the plugin's prefix."""
     app.route(plugin.route_path("/db/health"), "GET", health, name="peestore.db.health")
     app.route(plugin.route_path("/db/audit"), "GET", audit, name="peestore.db.audit")
     app.route(plugin.route_path("/db/audit/verify"), "GET", lambda: verify(plugin),
               name="peestore.db.audit.verify")
+    app.route(plugin.route_path("/db/backups"), "GET", lambda: backups(plugin),
+              name="peestore.db.backups")
 
     def changes() -> Any:
         from ._changes import changes as stream

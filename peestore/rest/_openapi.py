@@ -57,6 +57,8 @@ _ERROR_TEXT = {
     "501": "Not available on this database",
     "503": "The database did not answer, or is busy with other writes (Retry-After); "
            "nothing was changed",
+    "507": "The disk is full (under min_free_bytes); 'detail' says how much is free; "
+           "nothing was changed",
 }
 
 
@@ -209,7 +211,7 @@ class _Builder:
                 "parameters": list(write), "requestBody": body,
                 "responses": dict({"201": _json(row, "Created", dict(_ETAG, Location={
                     "description": "URL of the new record", "schema": {"type": "string"}}))},
-                    **_errors("400", *auth, "409", "413", "415", "422", "503")),
+                    **_errors("400", *auth, "409", "413", "415", "422", "503", "507")),
             },
         }
         paths[item] = {
@@ -228,7 +230,7 @@ class _Builder:
                 "responses": dict({"200": _json(row, "Replaced", _ETAG),
                                    "201": _json(row, "Created at this id", _ETAG)},
                                   **_errors("400", *auth, "404", "409", "412", "413", "415",
-                                            "422", "503")),
+                                            "422", "503", "507")),
             },
             "patch": {
                 "tags": tag, "operationId": "patch_%s" % comp,
@@ -236,7 +238,7 @@ class _Builder:
                 "parameters": write + [_IF_MATCH], "requestBody": patch_body,
                 "responses": dict({"200": _json(row, "Updated", _ETAG)},
                                   **_errors("400", *auth, "404", "412", "413", "415", "422",
-                                            "503")),
+                                            "503", "507")),
             },
             "delete": {
                 "tags": tag, "operationId": "delete_%s" % comp,
@@ -244,7 +246,7 @@ class _Builder:
                            " a %s record" % comp,
                 "parameters": write + [_IF_MATCH],
                 "responses": dict({"200": _json(_ref("Deleted"), "Deleted")},
-                                  **_errors("400", *auth, "404", "412", "422", "503")),
+                                  **_errors("400", *auth, "404", "412", "422", "503", "507")),
             },
         }
         paths[item + "/restore"] = {
@@ -255,7 +257,8 @@ class _Builder:
                 "parameters": write + [_IF_MATCH],
                 "responses": dict({"200": _json(_ref("Restored"), "restored is false when "
                                                 "the record was not deleted")},
-                                  **_errors("400", *auth, "404", "409", "412", "422", "503")),
+                                  **_errors("400", *auth, "404", "409", "412", "422", "503",
+                                            "507")),
             },
         }
         paths[item + "/history"] = {
@@ -281,7 +284,7 @@ class _Builder:
                     "RevertRequest")}}},
                 "responses": dict({"200": _json(row, "The reverted record", _ETAG)},
                                   **_errors("400", *auth, "404", "409", "412", "413", "415",
-                                            "422", "503")),
+                                            "422", "503", "507")),
             },
         }
 
@@ -387,6 +390,13 @@ class _Builder:
                 "responses": dict({"200": _json(_ref("AuditVerification"),
                                                 "What the check found")},
                                   **_errors(*sorted(set(("400",) + auth + ("401", "403")))))}}
+        if ("GET", route("/db/backups")) in self.routes:
+            paths[route("/db/backups")] = {"get": {
+                "tags": tag, "operationId": "db_backups",
+                "summary": "The rotating backups kept (serve(backup_dir=...)), newest first",
+                "responses": dict({"200": _json({"type": "array", "items": _ref("Backup")},
+                                                "The backups")},
+                                  **_errors(*sorted(set(("400",) + auth + ("401", "403")))))}}
         if ("GET", route("/db/changes")) in self.routes:
             self.changes(paths)
         admin = ("401", "403")
@@ -396,7 +406,7 @@ class _Builder:
             ("GET", "/db/export.zip", "db_export", "Every table as CSV, in a zip",
              "application/zip", admin + ("400",)),
             ("GET", "/db/backup.sqlite", "db_backup", "A consistent online backup (SQLite)",
-             "application/x-sqlite3", admin + ("501",)),
+             "application/x-sqlite3", admin + ("501", "507")),
         ]
         for method, path, op_id, summary, mime, codes in files:
             if (method, route(path)) in self.routes:
@@ -425,7 +435,7 @@ class _Builder:
                         "schema": {"type": "object", "properties": props,
                                    "required": ["file"]}}}},
                     "responses": dict({"200": _json(_ref(result), summary)},
-                                      **_errors("400", "401", "403", "413", "422", "501"))}}
+                                      **_errors("400", "401", "403", "413", "422", "501", "507"))}}
 
 
 def _shared_schemas() -> Dict[str, Any]:
@@ -464,7 +474,17 @@ def _shared_schemas() -> Dict[str, Any]:
             "chain_start": {"type": ["integer", "null"]}, "unchained": {"type": "integer"}}},
         "Health": {"type": "object", "required": ["status"], "properties": {
             "status": {"type": "string", "enum": ["ok", "error"]}, "database": text,
-            "latency_ms": {"type": "number"}, "detail": text}},
+            "latency_ms": {"type": "number"}, "detail": text,
+            "disk": {"type": ["object", "null"], "properties": {
+                "free_bytes": {"type": ["integer", "null"]},
+                "min_free_bytes": {"type": "integer"}, "database_bytes": {"type": "integer"},
+                "wal_bytes": {"type": "integer"}, "low": {"type": "boolean"},
+                "writable": {"type": "boolean"}}},
+            "warnings": {"type": "array", "items": text}}},
+        "Backup": {"type": "object", "required": ["name", "size", "time", "verified"],
+                   "properties": {"name": text, "size": {"type": "integer"},
+                                  "time": {"type": "string", "format": "date-time"},
+                                  "verified": {"type": "boolean"}}},
         "ImportResult": {"type": "object", "properties": {
             "imported": {"type": "object", "additionalProperties": {"type": "integer"},
                          "description": "table -> rows imported"},

@@ -14,7 +14,7 @@ import logging
 import bottle
 import peewee
 
-from ..errors import BusyError, RestoreError, TooLargeError, ValidationError
+from ..errors import BusyError, DiskFullError, RestoreError, TooLargeError, ValidationError
 from ..model._values import dumps
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -123,6 +123,15 @@ def from_exception(exc: BaseException) -> bottle.HTTPResponse:
         return response
     if isinstance(exc, TooLargeError):
         return error(413, str(exc) or "too large")
+    if isinstance(exc, DiskFullError):
+        return error(507, str(exc))
+    if isinstance(exc, (peewee.OperationalError, OSError)):
+        from ..db._space import full_error, is_disk_full
+
+        if is_disk_full(exc):  # not through a unit of work: an upload, an export
+            from ..db._connect import database
+
+            return error(507, str(full_error(exc, database.obj, what="the request")))
     if isinstance(exc, peewee.IntegrityError):
         if is_unique_violation(exc):
             return error(409, "conflict: %s" % _constraint_message(exc))

@@ -35,8 +35,8 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-__all__ = ["serve", "make_server", "background", "request_body_limit", "request_screen",
-           "stream_threads",
+__all__ = ["serve", "make_server", "background", "backup_timer", "request_body_limit",
+           "request_screen", "stream_threads",
            "HEADER_TIMEOUT", "CHANNEL_TIMEOUT", "CONNECTION_LIMIT"]
 
 #: Seconds a client has to send a request's line and headers.
@@ -251,41 +251,73 @@ def make_server(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: in
     return server
 
 
-def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 4,
+def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 4, *,
+          backup_dir: Any = None, backup_every: Any = None, backup_keep: int = 7,
           **options: Any) -> None:
     """Serve ``app`` with waitress until interrupted (Ctrl-C).
 
     ``options`` are ``make_server``'s (``header_timeout``) and waitress'.
     Prints one line first: the URL and the database it serves (never a password).
+    ``backup_dir``: the folder of rotating backups that ``GET /db/backups``
+    lists; with ``backup_every`` (seconds, or a ``timedelta``) a thread writes
+    one there that often (``peestore.backup_rotating``, keeping
+    ``backup_keep``); a failed backup is logged, the server goes on.
     """
     from ._banner import start_line
 
+    timer = backup_timer(backup_dir, backup_every, backup_keep)
     server = make_server(app, host=host, port=port, threads=threads, **options)
     # As waitress.serve does: make waitress' errors visible.
     logging.basicConfig()
     print(start_line(server), flush=True)
+    if timer is not None:
+        timer.start()
     try:
         server.run()
     finally:
+        if timer is not None:
+            timer.stop()
         server.close()
 
 
+def backup_timer(backup_dir: Any, backup_every: Any, keep: int = 7) -> Any:
+    """The ``peestore.tools._rotate.BackupTimer`` for ``serve``'s backup options (not
+    started), or None without ``backup_dir``; bad options raise ``ConfigurationError``."""
+    if backup_dir is None:
+        if backup_every is not None:
+            from ..errors import ConfigurationError
+
+            raise ConfigurationError("backup_every needs backup_dir: the folder to keep "
+                                     "the backups in")
+        return None
+    from ..tools._rotate import BackupTimer
+
+    return BackupTimer(backup_dir, backup_every, keep)
+
+
 @contextlib.contextmanager
-def background(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4,
+def background(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4, *,
+               backup_dir: Any = None, backup_every: Any = None, backup_keep: int = 7,
                **options: Any) -> Iterator[str]:
     """Serve ``app`` in a thread for the block; yields its base URL (``http://host:port``).
 
     For tests and scripts: on exit the requests running end, every connection
-    is closed, and the server's thread is joined.
+    is closed, and the server's thread is joined.  The backup options are
+    ``serve``'s.
     """
+    timer = backup_timer(backup_dir, backup_every, backup_keep)
     server = make_server(app, host=host, port=port, threads=threads, **options)
     thread = threading.Thread(target=server.run, name="peestore-server", daemon=True)
     thread.start()
+    if timer is not None:
+        timer.start()
     try:
         host, port = _compat.server_addresses(server)[0]
         if ":" in str(host):
             host = "[%s]" % host
         yield "http://%s:%s" % (host, port)
     finally:
+        if timer is not None:
+            timer.stop()
         _compat.stop_server(server)
         thread.join(timeout=10)

@@ -11,11 +11,13 @@ their audit entries agree.
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import peewee
 
 from ..db._connect import get_database
 from ..db._dialect import dialect_of
+from ..db._space import check_copy_room, file_sizes, full_error, is_disk_full
 from ..errors import NotSQLiteError, PeestoreError
 from ..db._hardening import open_sqlite
 
@@ -85,6 +87,7 @@ def backup(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database]
     from ._files import check_output, temp_file
 
     check_output(dest, database=db, what="the backup")
+    check_copy_room(db, str(directory), sum(file_sizes(source_path)), "a backup")
     try:
         fd, tmp = temp_file(directory, "backup", ".sqlite")
     except OSError as exc:
@@ -96,8 +99,10 @@ def backup(dest: Union[str, os.PathLike], *, database: Optional[peewee.Database]
         fsync_file(tmp)
         os.replace(tmp, str(dest))
         fsync_dir(directory)
-    except BaseException:
+    except BaseException as exc:
         _unlink(tmp)
+        if isinstance(exc, (sqlite3.Error, OSError)) and is_disk_full(exc):
+            raise full_error(exc, db, str(directory.absolute()), "the backup") from None
         raise
     return dest
 

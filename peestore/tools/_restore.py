@@ -39,6 +39,7 @@ from ..audit._chain import forget_head
 from ..db._connect import get_database, registered_models, release_idle
 from ..errors import BusyError, ConfigurationError, PeestoreError, RestoreError
 from ..db._gate import gate
+from ..db._space import check_copy_room, full_error, is_disk_full
 from ..db._hardening import limit_statements, open_sqlite
 from ..audit._listeners import notify_restore
 from ._objects import Limits, row_problems
@@ -78,8 +79,16 @@ def restore(src: Union[str, os.PathLike], *, database: Optional[peewee.Database]
     db = get_database(database)
     live = sqlite_path(db, "restore()")
     check_standalone(src)
+    folder = os.path.dirname(os.path.abspath(live))
+    if os.path.isfile(str(src)):
+        check_copy_room(db, folder, os.path.getsize(str(src)), "the restore's copy")
     digest = hashlib.sha256()
-    staged = stage_file(src, live, digest)
+    try:
+        staged = stage_file(src, live, digest)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise full_error(exc, db, folder, "the restore") from None
+        raise
     return _restore_staged(db, live, staged, integrity_check, dry_run, wait,
                            digest.hexdigest())
 
@@ -154,6 +163,9 @@ def restore_staged(staged: str, *, database: Optional[peewee.Database] = None,
         _check_wait(wait)
         db = get_database(database)
         live = sqlite_path(db, "restore()")
+        # The staged file is on the disk already; the swap keeps the old file too.
+        if not dry_run:
+            check_copy_room(db, os.path.dirname(os.path.abspath(live)), 0, "the restore")
         if sha256 is None:
             sha256 = _hash_file(staged)
     except BaseException:
