@@ -7,7 +7,7 @@ import sys
 
 import peewee
 
-from ._main import UsageError, arg, command
+from ._main import UsageError, arg, command, printable
 from ..db._dialect import dialect_of
 from ..errors import PeestoreError
 
@@ -28,7 +28,7 @@ class _Progress:
 
     def show(self, text: str) -> None:
         if self.enabled:
-            sys.stderr.write(f"\r{self.label}: {text}\x1b[K")
+            sys.stderr.write(f"\r{self.label}: {printable(text)}\x1b[K")
             sys.stderr.flush()
             self.shown = True
 
@@ -239,14 +239,15 @@ def run_import(args: argparse.Namespace) -> int:
         result = load_zip(args.src, mode="replace" if args.replace else "append",
                           progress=step, models=models)
     step.done()
+    # Table names and reasons come from the file: escaped for the terminal.
     for table, rows in result.imported.items():
-        print(f"{table}: {rows} rows")
+        print(printable(f"{table}: {rows} rows"))
     for table, why in result.skipped.items():
-        print(f"{table}: skipped ({why})")
+        print(printable(f"{table}: skipped ({why})"))
     if result.unchecked:
         hint = "" if args.app else "; give --app MODULE to apply the app's models and hooks"
-        print(f"note: {', '.join(result.unchecked)} checked by column types only (no model: "
-              f"no choices, no hooks){hint}")
+        print(printable(f"note: {', '.join(result.unchecked)} checked by column types only "
+                        f"(no model: no choices, no hooks){hint}"))
     return 0
 
 

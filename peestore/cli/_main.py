@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from typing import Callable, Dict, List, NoReturn, Optional
 
 __all__ = ["main", "build_parser", "command", "arg", "int_range", "float_range", "MAX_INT64",
-           "PORT", "THREADS", "UsageError"]
+           "PORT", "THREADS", "UsageError", "printable", "printable_json"]
 
 #: The largest whole number the databases store (a signed 64-bit integer).
 MAX_INT64 = 2 ** 63 - 1
@@ -115,9 +115,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _escape(char: str) -> str:
+    code = ord(char)
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code if code < 0x10000 \
+        else "\\U%08x" % code
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or format character (Unicode categories Cc and Cf)
+    written as its escape (``\\x1b``, ``\\u202e``): stored data printed on a
+    terminal cannot move the cursor, recolour or reorder what it shows."""
+    import unicodedata
+
+    if text.isprintable():  # the common case: nothing to escape (spaces included)
+        return text
+    return "".join(_escape(c) if unicodedata.category(c) in ("Cc", "Cf") else c
+                   for c in text)
+
+
+def printable_json(text: str) -> str:
+    """JSON text with its control and format characters as ``\\uXXXX`` escapes: the
+    same JSON, safe on a terminal."""
+    import unicodedata
+
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char != "\n" and unicodedata.category(char) in ("Cc", "Cf"):
+            code = ord(char)
+            if code < 0x10000:
+                char = "\\u%04x" % code
+            else:
+                code -= 0x10000
+                char = "\\u%04x\\u%04x" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
+        out.append(char)
+    return "".join(out)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return printable(text.splitlines()[0] if text else type(exc).__name__)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
