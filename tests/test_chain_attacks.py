@@ -297,3 +297,41 @@ def test_an_older_mariadb_audit_log_is_widened_on_connect(connect_db, backend, d
     Document.create(name="manual", body="y" * 40000, notes="z" * 40000)
     assert entries()[0].after["notes"] == "z" * 40000
     assert verify_audit()["ok"]
+
+
+# -- D: --reason on import and restore ----------------------------------------------------
+
+class Batch(peestore.BaseAuditedModel):
+    """A batch record: every change needs a reason."""
+
+    code = peewee.CharField()
+
+    class Meta:
+        component = "batches"
+        require_reason = True
+
+
+def test_import_and_restore_take_a_reason(sqlite_db, db_path, tmp_path, capsys):
+    sqlite_db([Batch])
+    Batch(code="B-1").save(reason="first batch")
+    zipped = peestore.export_csv(tmp_path / "export.zip")
+    saved = peestore.backup(tmp_path / "saved.sqlite")
+    url = "sqlite:///%s" % db_path
+    app = "tests.test_chain_attacks"
+    # Batch requires a reason: without one the import is refused and changes nothing.
+    assert main(["import", "--db", url, "--app", app, "--replace", str(zipped)]) == 1
+    assert "batches needs a reason" in capsys.readouterr().err
+    assert len(entries()) == 1
+    assert main(["import", "--db", url, "--app", app, "--replace", "--reason",
+                 "re-keyed after audit CC-7", str(zipped)]) == 0
+    assert [(e.operation, e.reason) for e in entries()][-1] == ("import",
+                                                                 "re-keyed after audit CC-7")
+    assert main(["restore", "--db", url, "--reason", "rollback: wrong lot", str(saved)]) == 0
+    peestore.connect(url, models=[Batch], create_tables=False)
+    last = entries()[-1]
+    assert (last.operation, last.actor, last.reason) == ("restore", "cli", "rollback: wrong lot")
+    assert verify_audit()["ok"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["import", "--db", url, "--reason", "x" * 2001, str(zipped)])
+    assert info.value.code == 2

@@ -103,7 +103,8 @@ def entry_hash(key: Optional[bytes], previous: str, entry_id: int, timestamp: st
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def read_head(db: peewee.Database, cached: bool = True) -> Tuple[int, str, bool]:
+def read_head(db: peewee.Database, cached: bool = True,
+              cursor: Any = None) -> Tuple[int, str, bool]:
     """``(id, hash, sure)`` of the chain's last entry (``(0, GENESIS, True)`` for
     none), inside the write's transaction; the next entry is ``id + 1``.  An
     entry without a hash (written before the chain existed) starts the chain
@@ -114,7 +115,7 @@ def read_head(db: peewee.Database, cached: bool = True) -> Tuple[int, str, bool]
     a query (``sure`` is False then); ``claim_head`` and the INSERT of the
     entries find out when another process has written since, and the caller
     reads the head again with ``cached=False``: the ``audit_head`` row, ``FOR
-    UPDATE``.
+    UPDATE``.  ``cursor``: the DB-API cursor of the write, to read with.
     """
     pending = transaction_state.head
     if pending is not None and pending[0] is db:
@@ -122,7 +123,10 @@ def read_head(db: peewee.Database, cached: bool = True) -> Tuple[int, str, bool]
     if dialect_of(db).has_file:
         # Never a remembered head: another process may have restored a backup or
         # pruned the log since, and nothing else would tell.
-        row = db.cursor().execute(_LAST_ENTRY_SQL % _table(db)).fetchone()
+        sql = db.__dict__.get("_peestore_last_entry_sql")
+        if sql is None:
+            sql = db.__dict__["_peestore_last_entry_sql"] = _LAST_ENTRY_SQL % _table(db)
+        row = (cursor or db.cursor()).execute(sql).fetchone()
         return (int(row[0]), row[1] or GENESIS, True) if row is not None else (0, GENESIS, True)
     if cached:
         known = db.__dict__.get("_peestore_head")

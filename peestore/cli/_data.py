@@ -155,19 +155,32 @@ def run_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The longest reason for a change, as the X-Reason header takes it.
+MAX_REASON = 2000
+
+
+def _reason(text: str) -> str:
+    """``--reason``: a text of 1 to ``MAX_REASON`` characters, else a usage error."""
+    if not text.strip() or len(text) > MAX_REASON:
+        raise argparse.ArgumentTypeError("must be a text of 1 to %d characters" % MAX_REASON)
+    return text
+
+
 @command("restore", "replace the SQLite database with a backup file, after checking it")
 @arg("src", metavar="IN.sqlite", help="the backup file to restore")
 @arg("--dry-run", action="store_true", help="only check the file; change nothing")
 @arg("--no-integrity-check", action="store_true",
      help="trust the file's contents: skip PRAGMA integrity_check and the checks of its "
           "rows (the schema is checked all the same)")
+@arg("--reason", type=_reason, metavar="TEXT",
+     help="the reason for the change, kept in the restore's audit entry")
 @_database_errors
 def run_restore(args: argparse.Namespace) -> int:
     from ..audit._actor import actor
     from ..tools._restore import restore
 
     db = _connect(args)
-    with actor("cli"):  # the restore's own audit entry
+    with actor("cli", reason=args.reason):  # the restore's own audit entry
         result = restore(args.src, integrity_check=not args.no_integrity_check,
                          dry_run=args.dry_run)
     if result["restored"]:
@@ -225,6 +238,9 @@ def run_export(args: argparse.Namespace) -> int:
 @arg("--replace", action="store_true",
      help="delete the rows of the tables in the zip first (default: append)")
 @arg("--actor", default="cli", help="who the audit log blames (default: cli)")
+@arg("--reason", type=_reason, metavar="TEXT",
+     help="the reason for the change, kept in the import's audit entries (required when "
+          "a model has Meta.require_reason)")
 @arg("--app", metavar="MODULE[:ATTR]",
      help=_APP_HELP % ", checks and hooks: without it rows are checked by column types only")
 @_database_errors
@@ -235,7 +251,7 @@ def run_import(args: argparse.Namespace) -> int:
     models = _app_models(args)
     _connect(args)
     step = _rows_progress("import")
-    with actor(args.actor):
+    with actor(args.actor, reason=args.reason):
         result = load_zip(args.src, mode="replace" if args.replace else "append",
                           progress=step, models=models)
     step.done()
