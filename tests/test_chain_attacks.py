@@ -335,3 +335,12 @@ def test_import_and_restore_take_a_reason(sqlite_db, db_path, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["import", "--db", url, "--reason", "x" * 2001, str(zipped)])
     assert info.value.code == 2
+
+
+def test_the_diagram_on_stdout_escapes_control_characters(sqlite_db, db_path, capsys):
+    sqlite_db(ALL)
+    raw('CREATE TABLE "gauge\u202e\x9b31m" ("id" INTEGER PRIMARY KEY, "v\x85" TEXT)')
+    assert main(["diagram", "--db", "sqlite:///%s" % db_path]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("<svg") or out.startswith("<?xml")
+    assert not any(c in out for c in "\u202e\x9b\x85") and "gauge\\u202e\\x9b31m" in out

@@ -289,5 +289,5 @@ def run_diagram(args: argparse.Namespace) -> int:
             raise
         print(f"wrote {args.output}", file=sys.stderr)
     else:
-        sys.stdout.write(svg)
+        sys.stdout.write(printable(svg, keep="\n"))  # names from the database
     return 0

@@ -121,16 +121,17 @@ def _escape(char: str) -> str:
         else "\\U%08x" % code
 
 
-def printable(text: str) -> str:
+def printable(text: str, keep: str = "") -> str:
     """``text`` with every control or format character (Unicode categories Cc and Cf)
-    written as its escape (``\\x1b``, ``\\u202e``): stored data printed on a
-    terminal cannot move the cursor, recolour or reorder what it shows."""
+    but those in ``keep`` written as its escape (``\\x1b``, ``\\u202e``): stored
+    data printed on a terminal cannot move the cursor, recolour or reorder what
+    it shows."""
     import unicodedata
 
     if text.isprintable():  # the common case: nothing to escape (spaces included)
         return text
-    return "".join(_escape(c) if unicodedata.category(c) in ("Cc", "Cf") else c
-                   for c in text)
+    return "".join(_escape(c) if c not in keep and unicodedata.category(c) in ("Cc", "Cf")
+                   else c for c in text)
 
 
 def printable_json(text: str) -> str:
