@@ -40,6 +40,15 @@ def _table(entries: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _write(text: str) -> None:
+    """``text`` to stdout in pieces: a reader that leaves early (``peestore audit |
+    head``) is noticed at the next one (BrokenPipeError), which one large write
+    does not always do."""
+    for start in range(0, len(text), 16384):
+        sys.stdout.write(text[start:start + 16384])
+    sys.stdout.flush()
+
+
 def _head(text: str) -> Dict[str, Any]:
     """``--expect-head ID:HASH`` as verify_audit takes it."""
     entry_id, _, digest = text.partition(":")
@@ -94,7 +103,7 @@ def _verify(args: argparse.Namespace) -> int:
     except peewee.PeeweeException as exc:
         raise PeestoreError(f"cannot read the audit log: {exc}") from None
     if args.json:
-        sys.stdout.write(printable_json(json.dumps(result, indent=1)) + "\n")
+        _write(printable_json(json.dumps(result, indent=1)) + "\n")
     else:
         head = result["head"]
         print("chain %s: %d entries%s%s" % (
@@ -128,8 +137,7 @@ def _show(args: argparse.Namespace) -> int:
     except peewee.PeeweeException as exc:
         raise PeestoreError(f"cannot read the audit log: {exc}") from None
     if args.json:
-        sys.stdout.write(printable_json(json.dumps(entries, ensure_ascii=False, indent=1))
-                         + "\n")
+        _write(printable_json(json.dumps(entries, ensure_ascii=False, indent=1)) + "\n")
     elif entries:
         print(_table(entries))
     else:
