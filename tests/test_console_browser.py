@@ -482,6 +482,54 @@ def test_restore_with_a_dry_run_then_a_confirmation(site, tmp_path):
     site.shots("data-restored", "#restore-result")
 
 
+def test_a_restore_records_its_reason(site, tmp_path):
+    """The reason typed in the restore form goes with the restore (X-Reason) into its
+    audit entry."""
+    backup = peestore.backup(tmp_path / "before.sqlite")
+    site.open("data")
+    site.find('#restore-form input[type="file"]').send_keys(str(backup))
+    site.type("#restore-reason", "Rücksetzen: falsches Los")
+    site.click("#restore-form button.primary")
+    site.until(lambda: site.has("#restore-now"))
+    site.click("#restore-now")
+    site.until(lambda: site.text("#restore-result").startswith("Restored."))
+    entry = site.api("GET", "/db/audit")[0]
+    assert (entry["operation"], entry["reason"], entry["actor"]) == (
+        "restore", "Rücksetzen: falsches Los", "tester")
+    site.shots("data-restore-reason", "#restore-form")
+
+
+def test_an_import_needs_the_reason_its_tables_require(tmp_path):
+    """Importing into a table whose changes need a reason: without one the answer says so
+    and nothing is imported; with one, the import entry records it."""
+    browser.require()
+    url_db = "sqlite:///%s" % (tmp_path / "doses.db")
+    app = peestore.bootstrap(models=[Dose], database_url=url_db)
+    Dose(name="saline", amount=1.0).save(reason="setup")
+    zipped = peestore.export_csv(tmp_path / "doses.zip")
+    with background(app) as url, browser.session() as driver:
+        site = Site(driver, url)
+        site.set_user("qa")
+        site.open("data")
+        site.find('#import-form input[type="file"]').send_keys(str(zipped))
+        site.choose('#import-form [name="mode"]', "replace: empty each table first")
+        site.click("#import-form button.primary")
+        site.until(lambda: site.has("#import-now"))
+        site.click("#import-now")
+        site.until(lambda: site.text("#import-result").startswith("Nothing was imported."))
+        assert "needs a reason" in site.text("#import-result")
+        assert [e["operation"] for e in site.api("GET", "/db/audit")] == ["create"]
+        site.type("#import-reason", "recipe list 2027, CC-2040")
+        site.click("#import-form button.primary")
+        site.until(lambda: site.has("#import-now"))
+        site.click("#import-now")
+        site.until(lambda: site.text("#import-result").startswith("Imported."))
+        entry = site.api("GET", "/db/audit")[0]
+        assert (entry["operation"], entry["reason"], entry["actor"]) == (
+            "import", "recipe list 2027, CC-2040", "qa")
+    get_database().close()
+
+
 def test_an_upload_that_is_not_a_backup_shows_the_reason(site, tmp_path):
     """A file that is not a backup: the 422's reason is on the page, nothing changes."""
     junk = tmp_path / "notes.txt"

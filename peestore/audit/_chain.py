@@ -14,9 +14,17 @@ writes: on SQLite every audited write holds the write lock from its first
 statement (``BEGIN IMMEDIATE``), so the last entry it reads is the last one;
 on PostgreSQL and MariaDB the head (last id and hash) is a row of its own,
 ``audit_head``, that each write moves (``UPDATE``) and so locks: a second
-writer waits until the first commits and then sees the new head.  A process
-remembers the head it committed last and does not read it again unless
-another process has written since.
+writer waits until the first commits and then sees the new head.  On SQLite
+the head is read inside the write's transaction every time (one indexed
+lookup of the last row): another process may have pruned the log or restored
+a backup since, and a head remembered from before would fork the chain.  On
+the server databases a process remembers the head it committed last: the
+``UPDATE`` of ``audit_head`` finds out when another process moved it.
+
+Where the chain starts is kept in ``audit_chain`` (its first id and a mark of
+that id made with the key), written when the audit log is made or upgraded:
+an entry at or after that id without a hash is tampering, not an entry from
+before the chain.
 """
 from __future__ import annotations
 
@@ -24,6 +32,8 @@ import hashlib
 import hmac
 import json
 import os
+
+import peewee
 
 from .. import _compat
 from ..db._connect import get_database
@@ -34,11 +44,9 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, Optional, Tuple, Union
 
-    import peewee
-
 __all__ = ["entry_hash", "timestamp_text", "set_audit_key", "audit_key", "read_head",
-           "claim_head", "store_head", "forget_head", "known_head_id", "verify_audit", "GENESIS",
-           "KEY_VARIABLE"]
+           "claim_head", "store_head", "forget_head", "known_head_id", "verify_audit",
+           "start_mark", "write_chain_start", "GENESIS", "KEY_VARIABLE"]
 
 #: The "previous hash" of the first entry of a chain.
 GENESIS = ""
@@ -95,35 +103,42 @@ def entry_hash(key: Optional[bytes], previous: str, entry_id: int, timestamp: st
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def read_head(db: peewee.Database, cached: bool = True) -> Tuple[int, str, bool]:
+def read_head(db: peewee.Database, cached: bool = True,
+              cursor: Any = None) -> Tuple[int, str, bool]:
     """``(id, hash, sure)`` of the chain's last entry (``(0, GENESIS, True)`` for
     none), inside the write's transaction; the next entry is ``id + 1``.  An
     entry without a hash (written before the chain existed) starts the chain
     again.
 
-    The head this process saw committed last is used without a query
-    (``sure`` is False then); ``claim_head`` and the INSERT of the entries find
-    out when another process has written since, and the caller reads the head
-    again with ``cached=False``: on SQLite the last entry, on the server
-    databases the ``audit_head`` row, ``FOR UPDATE``.
+    On SQLite the last entry, read under the write lock (``sure``).  On the
+    server databases the head this process saw committed last is used without
+    a query (``sure`` is False then); ``claim_head`` and the INSERT of the
+    entries find out when another process has written since, and the caller
+    reads the head again with ``cached=False``: the ``audit_head`` row, ``FOR
+    UPDATE``.  ``cursor``: the DB-API cursor of the write, to read with.
     """
     pending = transaction_state.head
     if pending is not None and pending[0] is db:
         return pending[1], pending[2], True  # this transaction's own last entry
+    if dialect_of(db).has_file:
+        # Never a remembered head: another process may have restored a backup or
+        # pruned the log since, and nothing else would tell.
+        sql = db.__dict__.get("_peestore_last_entry_sql")
+        if sql is None:
+            sql = db.__dict__["_peestore_last_entry_sql"] = _LAST_ENTRY_SQL % _table(db)
+        row = (cursor or db.cursor()).execute(sql).fetchone()
+        return (int(row[0]), row[1] or GENESIS, True) if row is not None else (0, GENESIS, True)
     if cached:
         known = db.__dict__.get("_peestore_head")
         if known is not None:
             return known[0], known[1], False
-    if dialect_of(db).has_file:
-        row = db.cursor().execute(_LAST_ENTRY_SQL % _table(db)).fetchone()
-    else:
-        row = db.execute_sql(_HEAD_SQL % _head_table(db)).fetchone()
-        if row is None:  # a fresh database: the head row is made with the first entry
-            last = db.execute_sql(_LAST_ENTRY_SQL % _table(db)).fetchone()
-            db.execute_sql("INSERT INTO %s (id, entry_id, hash) VALUES (1, %s, %s)" % (
-                _head_table(db), _compat.parameter(db), _compat.parameter(db)),
-                (last[0], last[1]) if last else (0, None))
-            row = last
+    row = db.execute_sql(_HEAD_SQL % _head_table(db)).fetchone()
+    if row is None:  # a fresh database: the head row is made with the first entry
+        last = db.execute_sql(_LAST_ENTRY_SQL % _table(db)).fetchone()
+        db.execute_sql("INSERT INTO %s (id, entry_id, hash) VALUES (1, %s, %s)" % (
+            _head_table(db), _compat.parameter(db), _compat.parameter(db)),
+            (last[0], last[1]) if last else (0, None))
+        row = last
     if row is None:
         return 0, GENESIS, True
     return int(row[0]), row[1] or GENESIS, True
@@ -164,6 +179,62 @@ def forget_head(db: peewee.Database) -> None:
     db.__dict__.pop("_peestore_head", None)
 
 
+def start_mark(key: Optional[bytes], start_id: int) -> str:
+    """The mark ``audit_chain`` keeps of the id the chain starts at (hex): made like
+    an entry's hash, from another first byte, so it never equals one."""
+    data = ("S\x00peestore audit chain start\x00%d" % start_id).encode("ascii")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def write_chain_start(db: peewee.Database, had_table: bool, had_hashes: bool) -> None:
+    """Record where the chain starts, once, when ``connect`` makes or upgrades the
+    audit log (``had_table``: ``audit_chain`` existed before; ``had_hashes``: the
+    audit log had its ``hash`` column).
+
+    A new log starts at 1; an older one (no ``hash`` column) after its last
+    entry; one made by a build without ``audit_chain`` at its first entry with
+    a hash (1 when none has: those entries are taken as chained).  An
+    ``audit_chain`` that exists without its row is left so: ``verify_audit``
+    reports that.
+    """
+    from ._log import AuditChain, AuditLog
+
+    if had_table or AuditChain.select().where(AuditChain.id == 1).exists():
+        return
+    start = 1
+    if not had_hashes:
+        last = AuditLog.select(peewee.fn.MAX(AuditLog.id)).scalar()
+        start = (last or 0) + 1
+    else:
+        first = (AuditLog.select(peewee.fn.MIN(AuditLog.id))
+                 .where(AuditLog.hash.is_null(False)).scalar())
+        start = first or 1
+    (AuditChain.insert(id=1, start_id=start, mark=start_mark(audit_key(db), start))
+     .on_conflict_ignore().execute())
+
+
+def _chain_start(db: peewee.Database, secret: Optional[bytes]) -> Optional[int]:
+    """The id the chain starts at, or None when ``audit_chain`` lacks it or its mark
+    is not the one ``secret`` makes."""
+    from ._log import AuditChain
+
+    if AuditChain._meta.table_name not in db.get_tables():
+        return None
+    row = db.execute_sql("SELECT start_id, mark FROM %s WHERE id = 1" % _compat.quote_name(
+        db, AuditChain._meta.table_name)).fetchone()
+    if row is None:
+        return None
+    try:
+        start = int(row[0])
+    except (TypeError, ValueError):
+        return None
+    if not hmac.compare_digest(start_mark(secret, start), str(row[1])):
+        return None
+    return start
+
+
 _LAST_ENTRY_SQL = "SELECT id, hash FROM %s ORDER BY id DESC LIMIT 1"
 _HEAD_SQL = "SELECT entry_id, hash FROM %s WHERE id = 1 FOR UPDATE"
 
@@ -190,8 +261,12 @@ def verify_audit(*, database: Optional[peewee.Database] = None,
     Returns ``{"ok": bool, "entries": n, "first_bad_id": id or None, "head":
     {"id": n, "hash": "..."} or None, "chain_start": id or None, "unchained": n}``:
     ``entries`` is how many entries the chain holds, ``chain_start`` the id of
-    its first entry and ``unchained`` how many entries before it were written
-    before the chain existed (a database from an earlier version).  ``key`` is
+    its first entry (after a prune, the first one kept; before any, the id the
+    first will get) and ``unchained`` how many entries before it were written
+    before the chain existed (a database from an earlier version).  Where the
+    chain starts comes from ``audit_chain``, checked with the key: an entry
+    from there on without a hash is bad, and so is the first entry when that
+    record is missing or altered (``chain_start`` is None then).  ``key`` is
     the audit key (default: the one ``connect`` was given).  ``expect_head``
     (a ``head`` saved earlier, e.g. printed on a batch record) must still be in
     the chain, unchanged: that finds entries removed at the end.
@@ -211,6 +286,7 @@ def verify_audit(*, database: Optional[peewee.Database] = None,
         return result
 
     with _open(db):
+        start = _chain_start(db, secret)
         # Where a prune removed the start of the chain, its entry names the last
         # entry it removed: the "previous hash" of the first entry kept.
         pruned = {}
@@ -234,18 +310,18 @@ def verify_audit(*, database: Optional[peewee.Database] = None,
             for (entry_id, stamp, component, record_id, operation, actor, reason, before,
                  after, stored) in rows:
                 if previous is None:
-                    if stored is None:  # written before the chain existed
-                        result["unchained"] += 1
-                        last_unchained = entry_id
+                    if start is None:
+                        return bad(entry_id)  # the start record removed or altered
+                    if entry_id < start and stored is None:
+                        result["unchained"] += 1  # written before the chain existed
                         continue
-                    if entry_id - 1 in pruned:
+                    if entry_id == start:
+                        expected_previous = GENESIS
+                    elif entry_id > start and entry_id - 1 in pruned:
                         expected_previous = pruned[entry_id - 1]
-                    elif result["unchained"] and entry_id - 1 == last_unchained:
-                        expected_previous = GENESIS
-                    elif entry_id == 1:
-                        expected_previous = GENESIS
                     else:
-                        return bad(entry_id)  # entries removed at the start
+                        # entries removed at the start, or a hash before the chain
+                        return bad(entry_id)
                     result["chain_start"] = entry_id
                     previous = (entry_id - 1, expected_previous)
                 if entry_id != previous[0] + 1 or stored is None:
@@ -265,6 +341,8 @@ def verify_audit(*, database: Optional[peewee.Database] = None,
                     return bad(entry_id)
         if previous is not None:
             result["head"] = {"id": previous[0], "hash": previous[1]}
+        elif start is not None:
+            result["chain_start"] = start  # no entry of the chain yet
         if expect_head is not None:
             head_id = expect_head.get("id")
             if previous is None or not isinstance(head_id, int) or head_id > previous[0] \

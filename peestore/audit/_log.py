@@ -13,7 +13,7 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["AuditLog", "AuditHead", "INTERNAL_TABLES", "data_tables", "JSONTextField",
+__all__ = ["AuditLog", "AuditHead", "AuditChain", "INTERNAL_TABLES", "data_tables", "JSONTextField",
            "OPERATIONS", "utcnow", "insert_sql",
            "changed_fields"]
 
@@ -95,9 +95,24 @@ class AuditHead(peewee.Model):
         table_name = "audit_head"
 
 
+class AuditChain(peewee.Model):
+    """Where the hash chain starts: the id of its first entry, and a mark of that id
+    made with the audit key (``peestore.audit._chain.start_mark``).  One row, written
+    when the audit log is made or upgraded.  Entries before that id were written
+    before the chain existed; an entry at or after it without a hash is tampering."""
+
+    id = peewee.IntegerField(primary_key=True)
+    start_id = peewee.BigIntegerField()
+    mark = peewee.CharField(max_length=64)
+
+    class Meta:
+        database = database
+        table_name = "audit_chain"
+
+
 #: Tables that are peestore's own bookkeeping, not data: the data tools (export,
 #: import, the diagram) leave them out.
-INTERNAL_TABLES = frozenset((AuditHead._meta.table_name,))
+INTERNAL_TABLES = frozenset((AuditHead._meta.table_name, AuditChain._meta.table_name))
 
 
 def data_tables(db: peewee.Database) -> List[str]:

@@ -231,8 +231,8 @@ def _insert_entries(db: peewee.Database, dialect: Dialect, component: str, opera
     # The DB-API cursor, not Database.execute_sql: its query logging costs a
     # sixtieth of a whole REST create, at every write.
     with exception_wrapper:
-        head_id, previous, sure = read_head(db)
         cursor = db.cursor()
+        head_id, previous, sure = read_head(db, cursor=cursor)
     for start in range(0, len(texts), _ENTRIES_PER_STATEMENT):
         chunk = texts[start:start + _ENTRIES_PER_STATEMENT]
         while True:

@@ -8,7 +8,7 @@ import sys
 
 import peewee
 
-from ._main import MAX_INT64, arg, command, int_range
+from ._main import MAX_INT64, arg, command, int_range, printable, printable_json
 from ..errors import PeestoreError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -20,7 +20,7 @@ _WIDTHS = {"component": 20, "record_id": 12, "actor": 16, "reason": 30, "changed
 
 def _cell(value: Any, width: int) -> str:
     text = "" if value is None else str(value)
-    text = text.replace("\n", " ")
+    text = printable(text.replace("\n", " "))
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
@@ -38,6 +38,15 @@ def _table(entries: List[Dict[str, Any]]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+def _write(text: str) -> None:
+    """``text`` to stdout in pieces: a reader that leaves early (``peestore audit |
+    head``) is noticed at the next one (BrokenPipeError), which one large write
+    does not always do."""
+    for start in range(0, len(text), 16384):
+        sys.stdout.write(text[start:start + 16384])
+    sys.stdout.flush()
 
 
 def _head(text: str) -> Dict[str, Any]:
@@ -94,8 +103,7 @@ def _verify(args: argparse.Namespace) -> int:
     except peewee.PeeweeException as exc:
         raise PeestoreError(f"cannot read the audit log: {exc}") from None
     if args.json:
-        json.dump(result, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        _write(printable_json(json.dumps(result, indent=1)) + "\n")
     else:
         head = result["head"]
         print("chain %s: %d entries%s%s" % (
@@ -107,7 +115,7 @@ def _verify(args: argparse.Namespace) -> int:
         if not result["ok"]:
             print("first bad entry: %s" % result["first_bad_id"])
         if head is not None:
-            print("head: %d:%s" % (head["id"], head["hash"]))
+            print(printable("head: %d:%s" % (head["id"], head["hash"])))
     return 0 if result["ok"] else 1
 
 
@@ -129,8 +137,7 @@ def _show(args: argparse.Namespace) -> int:
     except peewee.PeeweeException as exc:
         raise PeestoreError(f"cannot read the audit log: {exc}") from None
     if args.json:
-        json.dump(entries, sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
+        _write(printable_json(json.dumps(entries, ensure_ascii=False, indent=1)) + "\n")
     elif entries:
         print(_table(entries))
     else:

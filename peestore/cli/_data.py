@@ -7,7 +7,7 @@ import sys
 
 import peewee
 
-from ._main import UsageError, arg, command, int_range
+from ._main import UsageError, arg, command, int_range, printable
 from ..db._dialect import dialect_of
 from ..errors import PeestoreError
 
@@ -28,7 +28,7 @@ class _Progress:
 
     def show(self, text: str) -> None:
         if self.enabled:
-            sys.stderr.write(f"\r{self.label}: {text}\x1b[K")
+            sys.stderr.write(f"\r{self.label}: {printable(text)}\x1b[K")
             sys.stderr.flush()
             self.shown = True
 
@@ -173,19 +173,32 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The longest reason for a change, as the X-Reason header takes it.
+MAX_REASON = 2000
+
+
+def _reason(text: str) -> str:
+    """``--reason``: a text of 1 to ``MAX_REASON`` characters, else a usage error."""
+    if not text.strip() or len(text) > MAX_REASON:
+        raise argparse.ArgumentTypeError("must be a text of 1 to %d characters" % MAX_REASON)
+    return text
+
+
 @command("restore", "replace the SQLite database with a backup file, after checking it")
 @arg("src", metavar="IN.sqlite", help="the backup file to restore")
 @arg("--dry-run", action="store_true", help="only check the file; change nothing")
 @arg("--no-integrity-check", action="store_true",
      help="trust the file's contents: skip PRAGMA integrity_check and the checks of its "
           "rows (the schema is checked all the same)")
+@arg("--reason", type=_reason, metavar="TEXT",
+     help="the reason for the change, kept in the restore's audit entry")
 @_database_errors
 def run_restore(args: argparse.Namespace) -> int:
     from ..audit._actor import actor
     from ..tools._restore import restore
 
     db = _connect(args)
-    with actor("cli"):  # the restore's own audit entry
+    with actor("cli", reason=args.reason):  # the restore's own audit entry
         result = restore(args.src, integrity_check=not args.no_integrity_check,
                          dry_run=args.dry_run)
     if result["restored"]:
@@ -243,6 +256,9 @@ def run_export(args: argparse.Namespace) -> int:
 @arg("--replace", action="store_true",
      help="delete the rows of the tables in the zip first (default: append)")
 @arg("--actor", default="cli", help="who the audit log blames (default: cli)")
+@arg("--reason", type=_reason, metavar="TEXT",
+     help="the reason for the change, kept in the import's audit entries (required when "
+          "a model has Meta.require_reason)")
 @arg("--app", metavar="MODULE[:ATTR]",
      help=_APP_HELP % ", checks and hooks: without it rows are checked by column types only")
 @_database_errors
@@ -253,18 +269,19 @@ def run_import(args: argparse.Namespace) -> int:
     models = _app_models(args)
     _connect(args)
     step = _rows_progress("import")
-    with actor(args.actor):
+    with actor(args.actor, reason=args.reason):
         result = load_zip(args.src, mode="replace" if args.replace else "append",
                           progress=step, models=models)
     step.done()
+    # Table names and reasons come from the file: escaped for the terminal.
     for table, rows in result.imported.items():
-        print(f"{table}: {rows} rows")
+        print(printable(f"{table}: {rows} rows"))
     for table, why in result.skipped.items():
-        print(f"{table}: skipped ({why})")
+        print(printable(f"{table}: skipped ({why})"))
     if result.unchecked:
         hint = "" if args.app else "; give --app MODULE to apply the app's models and hooks"
-        print(f"note: {', '.join(result.unchecked)} checked by column types only (no model: "
-              f"no choices, no hooks){hint}")
+        print(printable(f"note: {', '.join(result.unchecked)} checked by column types only "
+                        f"(no model: no choices, no hooks){hint}"))
     return 0
 
 
@@ -290,5 +307,5 @@ def run_diagram(args: argparse.Namespace) -> int:
             raise
         print(f"wrote {args.output}", file=sys.stderr)
     else:
-        sys.stdout.write(svg)
+        sys.stdout.write(printable(svg, keep="\n"))  # names from the database
     return 0

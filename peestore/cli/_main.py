@@ -7,10 +7,10 @@ import sys
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, NoReturn, Optional
+    from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 __all__ = ["main", "build_parser", "command", "arg", "int_range", "float_range", "MAX_INT64",
-           "PORT", "THREADS", "UsageError"]
+           "PORT", "THREADS", "UsageError", "printable", "printable_json"]
 
 #: The largest whole number the databases store (a signed 64-bit integer).
 MAX_INT64 = 2 ** 63 - 1
@@ -115,9 +115,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _escape(char: str) -> str:
+    code = ord(char)
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code if code < 0x10000 \
+        else "\\U%08x" % code
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x10000:
+        return "\\u%04x" % code
+    code -= 0x10000
+    return "\\u%04x\\u%04x" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
+
+
+# What is not printable ASCII: only these characters need their category looked up.
+_NOT_ASCII = None
+
+
+def _escaped(text: str, keep: str, escape: Callable[[str], str]) -> str:
+    global _NOT_ASCII
+    import re
+    import unicodedata
+
+    if _NOT_ASCII is None:
+        _NOT_ASCII = re.compile("[^\x20-\x7e]")
+
+    def one(match: Any) -> str:
+        char = match.group()
+        if char in keep or unicodedata.category(char) not in ("Cc", "Cf"):
+            return char
+        return escape(char)
+    return _NOT_ASCII.sub(one, text)
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with every control or format character (Unicode categories Cc and Cf)
+    but those in ``keep`` written as its escape (``\\x1b``, ``\\u202e``): stored
+    data printed on a terminal cannot move the cursor, recolour or reorder what
+    it shows."""
+    if text.isprintable():  # the common case: nothing to escape (spaces included)
+        return text
+    return _escaped(text, keep, _escape)
+
+
+def printable_json(text: str) -> str:
+    """JSON text with its control and format characters as ``\\uXXXX`` escapes: the
+    same JSON, safe on a terminal."""
+    return _escaped(text, "\n", _json_escape)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return printable(text.splitlines()[0] if text else type(exc).__name__)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

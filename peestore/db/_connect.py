@@ -15,7 +15,7 @@ from ..audit._listeners import track_transactions
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, List, Optional, Union
+    from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 __all__ = ["database", "connect", "get_database", "registered_models", "release_idle",
            "DEFAULT_URL", "SQLITE_PRAGMAS", "FORCED_SQLITE_PRAGMAS", "SERVER_FIELD_TYPES"]
@@ -157,12 +157,13 @@ def connect(url: Union[str, peewee.Database, None] = None, *, models: Iterable[t
         db.connect()
     try:
         audit_models = _audit_models(db)
+        before = _audit_state(db)
         if migrate:
             from ._migrate import migrate_models
             migrate_models(db, audit_models + models)
         elif create_tables:
             db.create_tables(audit_models + models, safe=True)
-        _upgrade_audit_log(db)
+        _upgrade_audit_log(db, *before)
     finally:
         if opened:
             db.close()
@@ -183,18 +184,33 @@ def _file_of(db: peewee.Database) -> Optional[str]:
 
 
 def _audit_models(db: peewee.Database) -> List[type]:
-    """The audit log's tables on ``db``: the log, and on the server databases the row
-    that holds (and locks) the head of its hash chain."""
-    from ..audit._log import AuditHead, AuditLog
+    """The audit log's tables on ``db``: the log, where its hash chain starts, and on
+    the server databases the row that holds (and locks) the head of the chain."""
+    from ..audit._log import AuditChain, AuditHead, AuditLog
 
-    return [AuditLog] if dialect_of(db).has_file else [AuditLog, AuditHead]
+    return [AuditLog, AuditChain] if dialect_of(db).has_file else [AuditLog, AuditChain,
+                                                                   AuditHead]
 
 
-def _upgrade_audit_log(db: peewee.Database) -> None:
+def _audit_state(db: peewee.Database) -> Tuple[bool, bool]:
+    """Before ``connect`` makes or changes a table: whether ``db`` has the record of
+    where the chain starts, and whether its audit log (if any) has hashes."""
+    from ..audit._log import AuditChain, AuditLog
+
+    tables = db.get_tables()
+    had_hashes = AuditLog._meta.table_name not in tables or "hash" in {
+        column.name for column in db.get_columns(AuditLog._meta.table_name)}
+    return AuditChain._meta.table_name in tables, had_hashes
+
+
+def _upgrade_audit_log(db: peewee.Database, had_start: bool, had_hashes: bool) -> None:
     """Give an audit log made by an earlier version the columns it lacks (nullable:
-    its old entries stay as they were, outside the hash chain), and the server
-    databases their chain head; additive, also without ``migrate=True``."""
-    from ..audit._log import AuditHead, AuditLog
+    its old entries stay as they were, outside the hash chain), the record of
+    where the chain starts, and the server databases their chain head; additive,
+    also without ``migrate=True``.  ``had_start``, ``had_hashes``: what
+    ``_audit_state`` found before ``connect`` made or changed any table."""
+    from ..audit._chain import write_chain_start
+    from ..audit._log import AuditChain, AuditHead, AuditLog
 
     tables = db.get_tables()
     if AuditLog._meta.table_name not in tables:
@@ -208,6 +224,11 @@ def _upgrade_audit_log(db: peewee.Database) -> None:
         with db.atomic():
             for field in missing:
                 migrator.add_column(AuditLog._meta.table_name, field.column_name, field).run()
+    dialect_of(db).widen_audit_log(db)
+    if AuditChain._meta.table_name not in tables:
+        db.create_tables([AuditChain], safe=True)
+    with db.atomic():
+        write_chain_start(db, had_start, had_hashes)
     if not dialect_of(db).has_file:
         if AuditHead._meta.table_name not in tables:
             db.create_tables([AuditHead], safe=True)

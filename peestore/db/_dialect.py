@@ -100,6 +100,10 @@ class Dialect:
         """A naive ``value`` as a TimeField's column gives it back."""
         return value
 
+    def widen_audit_log(self, db: peewee.Database) -> None:
+        """Make the audit log's ``before`` and ``after`` hold any row's JSON (at
+        ``connect``; their TEXT holds that everywhere but on MySQL/MariaDB)."""
+
 
 class SqliteDialect(Dialect):
     name = scheme = "sqlite"
@@ -191,6 +195,20 @@ class MySQLDialect(Dialect):
         return value.replace(microsecond=0) if value.microsecond else value
 
     # InnoDB snapshots at the first read of a REPEATABLE READ transaction (its default).
+
+    def widen_audit_log(self, db: peewee.Database) -> None:
+        # TEXT holds 64 KB here: a bigger row's audit entry would fail (strict
+        # mode) or be cut, and the chain with it.  LONGTEXT holds 4 GB.
+        from ..audit._log import AuditLog
+
+        table = AuditLog._meta.table_name
+        narrow = [name for name, kind in db.execute_sql(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE "
+            "table_schema = DATABASE() AND table_name = %s AND column_name IN "
+            "('before', 'after')", (table,)).fetchall() if kind.lower() != "longtext"]
+        if narrow:
+            db.execute_sql("ALTER TABLE `%s` %s" % (table, ", ".join(
+                "MODIFY `%s` LONGTEXT NULL" % name for name in sorted(narrow))))
 
 
 _INT64 = 1 << 63

@@ -312,7 +312,7 @@ def _too_large(what: str, count: int, limit: int) -> ValidationError:
 
 def _check_size(db: peewee.Database) -> None:
     """Refuse a schema over the limits before reading it in detail."""
-    tables = len(db.get_tables())
+    tables = len([t for t in db.get_tables() if t not in INTERNAL_TABLES])
     if tables > MAX_TABLES:
         raise _too_large("tables", tables, MAX_TABLES)
     if dialect_of(db).has_file:

@@ -347,17 +347,18 @@ def _file_problems(conn: sqlite3.Connection, live: Schema, owned: List[str],
 
 def _live_schema(db: peewee.Database) -> Tuple[Schema, List[str]]:
     """The live database's schema, and the (folded) names of the tables it owns."""
-    from ..audit._log import AuditLog
+    from ..audit._log import AuditChain, AuditLog
     from ._schema import fold, read_schema
 
     models = registered_models()
     with _connection(db):
         live = read_schema(_query(db))
         if models:
-            owned = list(dict.fromkeys(fold(m._meta.table_name) for m in [AuditLog] + models))
+            audit = [AuditLog, AuditChain]
+            owned = list(dict.fromkeys(fold(m._meta.table_name) for m in audit + models))
             for table in owned:
                 live.describe(_query(db), table)
-            missing = [m for m in [AuditLog] + models
+            missing = [m for m in audit + models
                        if fold(m._meta.table_name) not in live.tables]
             if missing:
                 _describe_models(live, missing)
@@ -402,7 +403,7 @@ def _describe_models(live: Schema, models: List[type]) -> None:
 def _content_problem(path: str, conn: sqlite3.Connection, db: peewee.Database,
                      owned: List[str]) -> Optional[str]:
     """The first value in the owned tables of the file that the app could not read."""
-    from ..audit._log import AuditLog
+    from ..audit._log import INTERNAL_TABLES, AuditLog
     from ..db._hardening import HardenedConnection
     from ._contents import content_problem
     from ._schema import fold
@@ -413,7 +414,9 @@ def _content_problem(path: str, conn: sqlite3.Connection, db: peewee.Database,
     scratch.connect()
     try:
         names = {fold(name): name for name in scratch.get_tables()}
-        tables = [names[table] for table in owned if table in names]
+        # peestore's own bookkeeping (where the chain starts) is not read as data.
+        tables = [names[table] for table in owned
+                  if table in names and names[table] not in INTERNAL_TABLES]
         infos = describe_tables(scratch, tables)
     finally:
         scratch.close()

@@ -753,7 +753,9 @@
       var data = new FormData();
       Object.keys(fields).forEach(function (k) { data.append(k, fields[k]); });
       data.append("file", formEl.elements.file.files[0]);
-      return api("POST", formEl.id === "restore-form" ? "/db/restore" : "/db/import", {form: data});
+      /* The reason goes as X-Reason, as with every other change. */
+      var reason = formEl.elements.reason ? formEl.elements.reason.value.trim() : "";
+      return api("POST", formEl.id === "restore-form" ? "/db/restore" : "/db/import", {form: data, reason: reason});
     }
     function result(box, kind, kids) {
       clear(box);

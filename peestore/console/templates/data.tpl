@@ -11,6 +11,8 @@
 <p>Replace the whole database with a backup file. The file is checked first (a dry run that changes nothing); then you confirm.</p>
 <form id="restore-form" autocomplete="off">
 <label>Backup file <input type="file" name="file" accept=".sqlite,.db,.sqlite3"></label>
+<label>Reason for the change <input type="text" name="reason" id="restore-reason" maxlength="2000" autocomplete="off"></label>
+<small class="muted">Recorded in the audit log with the restore.</small>
 <div class="actions"><button class="primary">Check the file</button></div>
 </form>
 <div id="restore-result" class="result" aria-live="polite"></div>
@@ -26,6 +28,8 @@
 <form id="import-form" autocomplete="off">
 <label>Zip file <input type="file" name="file" accept=".zip"></label>
 <label>Mode <select name="mode"><option value="append">append: add the rows</option><option value="replace">replace: empty each table first</option></select></label>
+<label>Reason for the change <input type="text" name="reason" id="import-reason" maxlength="2000" autocomplete="off"></label>
+<small class="muted">Recorded in the audit log with the import; required for tables whose changes need a reason.</small>
 <div class="actions"><button class="primary">Import…</button></div>
 </form>
 <div id="import-result" class="result" aria-live="polite"></div>
