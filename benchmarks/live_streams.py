@@ -3,8 +3,8 @@ stream, REST latency with every stream open, and how soon a change arrives.
 
     python benchmarks/live_streams.py [--streams 8] [--requests 50] [--json]
 
-Serves the demo app (``make_server``, 4 request threads plus ``max_streams``
-= 8 for streams) from a temporary SQLite file in a child process, then:
+Serves the demo app (``make_server``, 4 request threads plus one per open
+stream) from a temporary SQLite file in a child process, then:
 
 - the server's resident memory with one stream open (the reader thread and
   its modules loaded) and with ``--streams`` open: their difference per
@@ -115,8 +115,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
         return
-    print("change streams, demo app, waitress (4 request threads + %d for streams)"
-          % args.streams)
+    print("change streams, demo app, waitress (4 request threads + 1 per open stream, "
+          "up to %d)" % args.streams)
     print("  memory: %(rss_one_kb)d KiB with 1 stream open, %(rss_all_kb)d KiB with "
           "%(streams)d: %(per_stream_kb).0f KiB per stream" % figures)
     print("  GET /machines/ with no stream open: median %(median_ms).2f ms, slowest "

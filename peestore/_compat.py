@@ -21,7 +21,9 @@ from __future__ import annotations
 import functools
 import json
 import socket
+import threading
 import time
+import weakref
 
 import peewee
 
@@ -703,6 +705,43 @@ class StreamWatch:
     def unsent(self) -> int:
         """Bytes written for the client that it has not taken yet (0 when unknown)."""
         return self._channel.total_outbufs_len if self._channel is not None else 0
+
+    def hold_thread(self) -> Callable[[], None]:
+        """Give waitress one more worker thread while this stream holds its own; the
+        function returned takes it back (a no-op when the server is not waitress).
+
+        The extra threads exist only while streams are open: an idle one would
+        still cost memory once requests had run on it (its malloc arena).
+        """
+        server = getattr(self._channel, "server", None)
+        dispatcher = getattr(server, "task_dispatcher", None)
+        if not all(hasattr(dispatcher, name) for name in (
+                "set_thread_count", "threads", "stop_count")):
+            return lambda: None
+        base = server.adj.threads
+        with _stream_threads_lock:
+            running = len(dispatcher.threads) - dispatcher.stop_count
+            if running < base:  # shutting down
+                return lambda: None
+            _stream_threads[dispatcher] = _stream_threads.get(dispatcher, 0) + 1
+            dispatcher.set_thread_count(running + 1)
+        released = []
+
+        def release() -> None:
+            with _stream_threads_lock:
+                if released:
+                    return
+                released.append(True)
+                held = _stream_threads[dispatcher] = _stream_threads[dispatcher] - 1
+                # Only ever fewer: after shutdown (no thread running) none is started.
+                if len(dispatcher.threads) - dispatcher.stop_count > base + held:
+                    dispatcher.set_thread_count(base + held)
+        return release
+
+
+# waitress task dispatcher -> threads added for the streams open on its server.
+_stream_threads: Any = weakref.WeakKeyDictionary()
+_stream_threads_lock = threading.Lock()
 
 
 def use_channel(server: Any, channel: type) -> None:

@@ -419,6 +419,32 @@ def test_rest_routes_answer_with_every_stream_open(serve):
         s.close()
 
 
+def _server_threads():
+    return sum(1 for thread in threading.enumerate() if "waitress" in thread.name)
+
+
+def test_each_open_stream_has_a_thread_of_its_own_while_it_is_open(serve):
+    """Each stream adds a worker thread while it is open and takes it back when it
+    ends: the server runs only its ``threads`` when no stream is open."""
+    url = serve(threads=2, max_streams=3)
+    base = _server_threads()
+    assert base == 2
+    streams = [Stream(url) for _ in range(3)]
+    assert [s.status for s in streams] == [200] * 3
+    assert _server_threads() == base + 3
+    for s in streams:
+        s.close()
+    deadline = time.monotonic() + 10
+    while _server_threads() != base:
+        assert time.monotonic() < deadline, "the streams' threads were not taken back"
+        time.sleep(0.05)
+    # The places and the threads come back for the next streams.
+    again = [Stream(url) for _ in range(3)]
+    assert [s.status for s in again] == [200] * 3 and _server_threads() == base + 3
+    for s in again:
+        s.close()
+
+
 def test_a_client_that_stops_reading_is_dropped(serve, monkeypatch):
     """A client that leaves more than the stream's buffer unread for a heartbeat is
     dropped, and its place freed."""
@@ -428,8 +454,11 @@ def test_a_client_that_stops_reading_is_dropped(serve, monkeypatch):
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((parts.hostname, parts.port))
-    sock.sendall(b"GET /db/changes HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /db/changes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     try:
+        sock.settimeout(10)
+        assert sock.recv(12) == b"HTTP/1.1 200"  # the stream is open, then left unread
+        sock.settimeout(None)
         deadline = time.monotonic() + 60
         freed = False
         while not freed:

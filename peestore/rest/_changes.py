@@ -6,9 +6,8 @@ connection and restore gate are given back before the first byte: a stream
 holds neither (its catch-up reads take them page by page).
 
 A stream keeps the waitress worker thread that answers it for as long as it
-is open, so peestore's server (``serve``, ``make_server``) adds
-``max_streams`` threads to the ones that serve requests: with every stream
-open, the other routes still have their own.  At most ``max_streams`` are
+is open, so it gives waitress one more thread for that time: with every
+stream open, the routes still have the ``threads`` they were served with.  At most ``max_streams`` are
 open at once; one more is answered 503 with ``Retry-After``.
 """
 from __future__ import annotations
@@ -136,8 +135,10 @@ def changes(plugin: Any) -> Any:
             hub.leave(sub)
         finally:
             places.give()
+            give_thread()
 
     watch = _compat.StreamWatch(environ)
+    give_thread = watch.hold_thread()
     body = _Body(frames(sub, plugin.heartbeat, watch.gone, watch.unsent), release)
     return bottle.HTTPResponse(body, 200, {"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache",

@@ -140,7 +140,7 @@ class RestPlugin:
     (docs/console.md); its code loads on the first request to one of them.
     ``GET /db/changes`` (docs/live.md) sends a heartbeat comment every
     ``heartbeat`` seconds and keeps at most ``max_streams`` streams open;
-    peestore's server adds ``max_streams`` threads for them.
+    on waitress each open stream adds a worker thread while it is open.
 
     ``allowed_hosts`` lists the names the server answers to in a request's
     ``Host`` header (any port); another is a 400 before anything else (DNS

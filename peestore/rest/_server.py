@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 __all__ = ["serve", "make_server", "background", "backup_timer", "request_body_limit",
-           "request_screen", "stream_threads",
+           "request_screen",
            "HEADER_TIMEOUT", "CHANNEL_TIMEOUT", "CONNECTION_LIMIT"]
 
 #: Seconds a client has to send a request's line and headers.
@@ -67,13 +67,6 @@ def _plugins(app: Any) -> Iterator[Tuple[Any, Any, str]]:
         if not found:
             yield current, None, prefix
         todo.extend((mounted, prefix + sub) for mounted, sub in _compat.mounts(current))
-
-
-def stream_threads(app: Any) -> int:
-    """The threads ``app``'s change streams may hold: the sum of its ``RestPlugin``s'
-    ``max_streams`` (``GET /db/changes``)."""
-    return sum(getattr(plugin, "max_streams", 0) for _, plugin, _ in _plugins(app)
-               if plugin is not None and isinstance(getattr(plugin, "max_streams", 0), int))
 
 
 def request_body_limit(app: Any) -> Optional[int]:
@@ -212,8 +205,8 @@ def make_server(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: in
                 header_timeout: Optional[float] = HEADER_TIMEOUT, **options: Any) -> Any:
     """A waitress server for ``app``, bound but not yet running (``port=0``: any free port).
 
-    ``threads`` serve requests; each ``RestPlugin``'s ``max_streams`` are added
-    for its change streams (``stream_threads``).
+    ``threads`` serve requests; each open change stream (``GET /db/changes``)
+    adds one more for as long as it is open.
     ``options`` go to waitress (e.g. ``channel_timeout``, ``url_scheme``).
     ``channel_timeout`` defaults to ``CHANNEL_TIMEOUT`` (30 s) and
     ``connection_limit`` to ``CONNECTION_LIMIT`` (100).  Unless
@@ -235,9 +228,6 @@ def make_server(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: in
             or not 0 < header_timeout < float("inf")):
         raise ValueError("header_timeout must be a number of seconds > 0 (or None), got %r"
                          % (header_timeout,))
-    # Each open change stream keeps a worker thread (peestore.rest._changes):
-    # these are on top of the ``threads`` that serve requests.
-    threads += stream_threads(app)
     options.setdefault("channel_timeout", CHANNEL_TIMEOUT)
     options.setdefault("connection_limit", CONNECTION_LIMIT)
     if "max_request_body_size" not in options:
