@@ -5,7 +5,6 @@ from __future__ import annotations
 from .audit._actor import actor, current_actor
 from .audit._chain import verify_audit
 from .audit._log import AuditLog
-from .tools._backup import backup
 from .db._connect import connect, database
 from .errors import (BusyError, ConfigurationError, DiskFullError, MigrationError,
                      NotSQLiteError, PeestoreError, RestoreError, TooLargeError, ValidationError)
@@ -13,7 +12,6 @@ from .audit._listeners import Change, after_commit, on_restore
 from .model._base import BaseAuditedModel
 from .audit._prune import prune_audit
 from .rest import RestPlugin, bootstrap
-from .tools._restore import restore
 from .rest._server import serve
 from .model._query import SoftDeleteQuery
 
@@ -24,9 +22,11 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 # The data tools load on first use: a device that only serves the REST API
-# never pays the memory of csv, zipfile and the schema introspection.
-_LAZY = {"backup_rotating": ".tools._rotate", "diagram_svg": ".tools._diagram",
-         "export_csv": ".tools._export", "import_csv": ".tools._import"}
+# never pays the memory of csv, zipfile, the schema checks of a restore and the
+# schema introspection.
+_LAZY = {"backup": ".tools._backup", "backup_rotating": ".tools._rotate",
+         "diagram_svg": ".tools._diagram", "export_csv": ".tools._export",
+         "import_csv": ".tools._import", "restore": ".tools._restore"}
 
 
 def __getattr__(name: str) -> Any:

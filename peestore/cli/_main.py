@@ -9,7 +9,7 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, NoReturn, Optional
 
-__all__ = ["main", "build_parser", "command", "arg", "int_range", "float_range", "MAX_INT64",
+__all__ = ["main", "build_parser", "COMMAND_MODULES", "command", "arg", "int_range", "float_range", "MAX_INT64",
            "PORT", "THREADS", "UsageError", "printable", "printable_json"]
 
 #: The largest whole number the databases store (a signed 64-bit integer).
@@ -94,11 +94,27 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
                              "else sqlite:///peestore.db)")
 
 
+#: Each sub-command's module: running one imports only its own (a server started
+#: with ``peestore serve`` or ``demo`` does not hold the code of the data tools).
+COMMAND_MODULES = {"audit": "_audit", "backup": "_data", "restore": "_data",
+                   "export": "_data", "import": "_data", "diagram": "_data",
+                   "demo": "_demo", "prune-audit": "_prune", "serve": "_serve"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered sub-command."""
+    return _parser(None)
+
+
+def _parser(only: Optional[str]) -> argparse.ArgumentParser:
+    """The argument parser with every sub-command, or with ``only`` that one."""
+    import importlib
+
     from .. import __version__
     # Importing a command's module registers it.
-    from . import _audit, _data, _demo, _prune, _serve  # noqa: F401
+    for module in sorted(set(COMMAND_MODULES.values()) if only is None
+                         else {COMMAND_MODULES[only]}):
+        importlib.import_module("." + module, __package__)
 
     parser = _Parser(
         prog="peestore",
@@ -106,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="peestore " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, fn) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         if getattr(fn, "needs_db", True):
             _add_db(p)
@@ -175,7 +193,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     Every error is one line on stderr, never a traceback.
     """
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(argv[0] if argv and argv[0] in COMMAND_MODULES else None)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

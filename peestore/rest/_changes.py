@@ -7,8 +7,9 @@ holds neither (its catch-up reads take them page by page).
 
 A stream keeps the waitress worker thread that answers it for as long as it
 is open, so it gives waitress one more thread for that time: with every
-stream open, the routes still have the ``threads`` they were served with.  At most ``max_streams`` are
-open at once; one more is answered 503 with ``Retry-After``.
+stream open, the routes still have the ``threads`` they were served with.
+At most ``max_streams`` are open at once; one more is answered 503 with
+``Retry-After``.
 """
 from __future__ import annotations
 
