@@ -9,8 +9,9 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, NoReturn, Optional
 
-__all__ = ["main", "build_parser", "COMMAND_MODULES", "command", "arg", "int_range", "float_range", "MAX_INT64",
-           "PORT", "THREADS", "UsageError", "printable", "printable_json"]
+__all__ = ["main", "build_parser", "COMMAND_MODULES", "command", "arg", "int_range",
+           "float_range", "MAX_INT64", "PORT", "THREADS", "UsageError", "printable",
+           "printable_json"]
 
 #: The largest whole number the databases store (a signed 64-bit integer).
 MAX_INT64 = 2 ** 63 - 1
