@@ -3,14 +3,12 @@ from __future__ import annotations
 
 
 from .audit._actor import actor, current_actor
-from .audit._chain import verify_audit
 from .audit._log import AuditLog
 from .db._connect import connect, database
 from .errors import (BusyError, ConfigurationError, DiskFullError, MigrationError,
                      NotSQLiteError, PeestoreError, RestoreError, TooLargeError, ValidationError)
 from .audit._listeners import Change, after_commit, on_restore
 from .model._base import BaseAuditedModel
-from .audit._prune import prune_audit
 from .rest import RestPlugin, bootstrap
 from .rest._server import serve
 from .model._query import SoftDeleteQuery
@@ -26,7 +24,8 @@ __version__ = "0.1.0"
 # schema introspection.
 _LAZY = {"backup": ".tools._backup", "backup_rotating": ".tools._rotate",
          "diagram_svg": ".tools._diagram", "export_csv": ".tools._export",
-         "import_csv": ".tools._import", "restore": ".tools._restore"}
+         "import_csv": ".tools._import", "prune_audit": ".audit._prune",
+         "restore": ".tools._restore", "verify_audit": ".audit._verify"}
 
 
 def __getattr__(name: str) -> Any:

@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     import os
 
-    from ..audit._chain import KEY_VARIABLE, verify_audit
+    from ..audit._chain import KEY_VARIABLE
+    from ..audit._verify import verify_audit
     from ._data import _connect
 
     key = None

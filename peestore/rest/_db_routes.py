@@ -149,7 +149,7 @@ def verify(plugin: Any) -> str:
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise error(400, "query parameter head_hash: expected 64 hexadecimal digits")
         expect = {"id": parse_int_param("head_id", query["head_id"], 1), "hash": digest}
-    from ..audit._chain import verify_audit
+    from ..audit._verify import verify_audit
 
     bottle.response.content_type = JSON
     return dumps(verify_audit(expect_head=expect))

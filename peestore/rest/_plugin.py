@@ -36,7 +36,7 @@ from ..db._connect import connect, database
 from ..errors import ConfigurationError
 from ..db._gate import gate
 from ..db._pool import park, unpark
-from ._data_routes import add_data_routes
+from ._data_routes import add_data_routes, body_limit
 from ._db_routes import add_db_routes
 from ._fields import ModelInfo
 from ._headers import challenge, text_header
@@ -234,11 +234,9 @@ class RestPlugin:
         body the plugin takes (waitress refuses a body of that many bytes or more).
 
         The largest is an upload of ``max_upload_bytes`` with its multipart form
-        (``peestore.upload.body_limit``), or a JSON body of ``max_body_bytes``.
+        (``body_limit``), or a JSON body of ``max_body_bytes``.
         ``peestore.server.make_server`` passes it on by itself.
         """
-        from ._upload import body_limit
-
         return max(body_limit(self.max_upload_bytes), self.max_body_bytes) + 1
 
     def _unauthorized(self, response: Optional[bottle.HTTPResponse] = None

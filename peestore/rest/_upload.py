@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ._data_routes import body_limit  # re-exported: the limit lives with the routes
+
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import IO, Collection, Dict, List, Optional
@@ -19,7 +21,6 @@ __all__ = ["UploadError", "UploadTooLarge", "read_multipart", "body_limit"]
 _CHUNK = 64 * 1024
 _MAX_HEADER = 16 * 1024   # bytes of headers per part
 _MAX_FIELD = 4 * 1024     # bytes of a text field
-_MIN_ALLOWANCE = 64 * 1024
 
 
 class UploadError(ValueError):
@@ -28,17 +29,6 @@ class UploadError(ValueError):
 
 class UploadTooLarge(UploadError):
     """The body is larger than the limit (a 413)."""
-
-
-def body_limit(file_limit: int) -> int:
-    """The most bytes a multipart body may have that carries a file of ``file_limit`` bytes.
-
-    The allowance covers the boundaries, the part headers and the text fields,
-    and the chunk framing of a chunked body, which a server counts before it
-    takes the framing off: 1/256 of the file limit (chunks of 2 KB or more fit),
-    and at least 64 KiB.
-    """
-    return file_limit + max(_MIN_ALLOWANCE, file_limit // 256)
 
 
 def _boundary(content_type: str) -> bytes:

@@ -136,7 +136,8 @@ def _backup_names(folder: pathlib.Path) -> List[str]:
 
 def _check(path: str, db: peewee.Database) -> Dict[str, Any]:
     """Check the backup at ``path`` as a restore would, and verify its audit chain."""
-    from ..audit._chain import audit_key, verify_audit
+    from ..audit._chain import audit_key
+    from ..audit._verify import verify_audit
     from ..db._hardening import HardenedConnection
     from ._restore import check_backup
 
