@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered sub-command."""
     from .. import __version__
     # Importing a command's module registers it.
-    from . import _audit, _data, _demo, _prune, _serve  # noqa: F401
+    from . import _audit, _data, _demo, _prune, _publish, _serve  # noqa: F401
 
     parser = _Parser(
         prog="peestore",
