@@ -309,12 +309,15 @@ class Publisher:
         saved_at = time.monotonic()
         db_down = False
         stop_by: Optional[float] = None
+        caught_up = False
         while state["connected"]:
             now = time.monotonic()
             if self._stopping.is_set():
-                # Give what was sent a moment to be acknowledged, then stop.
-                stop_by = stop_by or now + 1.0
-                if not inflight or now >= stop_by:
+                # Send what the log holds now and give it a moment to be
+                # acknowledged, then stop.
+                if stop_by is None:
+                    stop_by, next_read, caught_up = now + 1.0, now, False
+                elif (caught_up and not inflight) or now >= stop_by:
                     break
             if client.loop(0.05) != mqtt.MQTT_ERR_SUCCESS:
                 break
@@ -322,7 +325,7 @@ class Publisher:
                 inflight.pop(mid, None)
             del state["acked"][:]
             room = self.window - len(inflight)
-            if stop_by is None and room > 0 and now >= next_read:
+            if room > 0 and now >= next_read:
                 try:
                     if outbox.db.is_closed():
                         outbox.db.connect()
@@ -357,7 +360,8 @@ class Publisher:
                         inflight[info.mid] = entry.id
                     read_to = entry.id
                 else:
-                    read_to = high if len(entries) < room else read_to
+                    caught_up = len(entries) < room
+                    read_to = high if caught_up else read_to
                     # A full batch: read on at once; else wait for new changes.
                     next_read = now if len(entries) == room else now + self.poll_interval
             if self.qos == 0:
