@@ -17,6 +17,7 @@ import json
 import signal
 import sys
 import time
+from urllib.parse import urlsplit
 
 import peewee
 
@@ -56,6 +57,18 @@ def store(device: str, event: dict) -> int:
     return cursor.rowcount
 
 
+def broker_address(url: str) -> tuple:
+    """(host, port, user, password) of mqtt://[user:password@]host[:port]."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 1883
+    except ValueError as exc:
+        raise peestore.ConfigurationError("bad broker URL %r: %s" % (url, exc)) from None
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise peestore.ConfigurationError("bad broker URL %r: expected mqtt://host:port" % url)
+    return parts.hostname, port, parts.username, parts.password
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not the usage block
         self.exit(2, "%s: error: %s (see --help)\n" % (self.prog, message))
@@ -81,9 +94,7 @@ def main() -> int:
     try:
         import paho.mqtt.client as mqtt
 
-        from peestore.mqtt import parse_broker
-
-        host, port, user, password = parse_broker(args.broker)
+        host, port, user, password = broker_address(args.broker)
         db = peestore.connect(args.db, models=[FleetChange])
     except ImportError:
         print("%s: error: needs paho-mqtt: pip install 'peestore[mqtt]'" % prog,

@@ -110,7 +110,7 @@ class _Unreachable(Exception):
 
 class Publisher:
     """Publish each audited change to the MQTT broker at ``broker`` (``mqtt://host:port``)
-    as the JSON object of the change event (SPEC 12), from a thread of its own.
+    as the JSON change event, from a thread of its own (``start``, ``stop``).
 
     ``database``: a peewee ``Database`` (default: the one ``peestore.connect``
     opened).  ``components``: only these components (default: all).
