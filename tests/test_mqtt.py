@@ -369,3 +369,13 @@ def test_a_backup_from_before_the_publisher_restores(sqlite_db, tmp_path, broker
     url = "sqlite:///%s" % db.database
     assert main(["restore", str(old), "--db", url, "--dry-run"]) == 0, capsys.readouterr().err
     assert main(["restore", str(old), "--db", url]) == 0, capsys.readouterr().err
+
+
+def test_start_leaves_the_callers_connection_open(sqlite_db, broker, publishers):
+    """start() in a thread that has its connection open (a request, a script) keeps it."""
+    db = sqlite_db([User])
+    db.connect()
+    with db.atomic():
+        publishers(broker, topic=mqtt_broker.prefix() + "/{id}")
+        assert not db.is_closed()
+    db.close()

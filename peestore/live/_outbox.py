@@ -41,7 +41,11 @@ class Outbox:
 
     def create(self) -> int:
         """Make the table and this publisher's row if missing; its ``last_id``."""
-        with self.db.connection_context():
+        # The caller's own connection, if it has one open, stays open.
+        opened = self.db.is_closed()
+        if opened:
+            self.db.connect()
+        try:
             peewee.SchemaManager(MqttOutbox, self.db).create_all(safe=True)
             last = self.acknowledged()
             if last is None:
@@ -51,6 +55,9 @@ class Outbox:
                     pass
                 last = self.acknowledged() or 0
             return last
+        finally:
+            if opened:
+                self.db.close()
 
     def acknowledged(self) -> Optional[int]:
         """The stored id of the last acknowledged change (None: no row yet)."""
