@@ -150,6 +150,7 @@ class Publisher:
         self._outbox: Any = None
         self._thread: Optional[threading.Thread] = None
         self._stopping = threading.Event()
+        self._woken = threading.Event()
         self._acknowledged = 0
 
     @property
@@ -176,6 +177,7 @@ class Publisher:
     def start(self) -> None:
         """Make the ``mqtt_outbox`` table if missing and start publishing, in a
         thread, after the last acknowledged change."""
+        from .audit._listeners import after_commit
         from .db._connect import get_database
         from .live._outbox import Outbox
 
@@ -185,12 +187,18 @@ class Publisher:
         self._outbox = Outbox(db, self.name, self.components)
         self._acknowledged = self._outbox.create()
         self._stopping.clear()
+        # A commit in this process wakes the reader at once; other processes'
+        # changes are found by reading the log every ``poll_interval``.
+        after_commit(self._wake_up)
         self._thread = threading.Thread(target=self._run, name="peestore-mqtt", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop publishing: wait briefly for the acknowledgements of what was sent,
         store the last acknowledged id and disconnect."""
+        from .audit._listeners import remove_listener
+
+        remove_listener(self._wake_up)
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -204,6 +212,9 @@ class Publisher:
         self.stop()
 
     # -- the thread ------------------------------------------------------------------
+
+    def _wake_up(self, changes: Any) -> None:
+        self._woken.set()
 
     def _say(self, text: str) -> None:
         try:
@@ -324,6 +335,9 @@ class Publisher:
             for mid in state["acked"]:
                 inflight.pop(mid, None)
             del state["acked"][:]
+            if self._woken.is_set():
+                self._woken.clear()
+                next_read = now
             room = self.window - len(inflight)
             if room > 0 and now >= next_read:
                 try:
