@@ -35,6 +35,7 @@ PUBLIC = [
     ("peestore.testing", None),
     ("peestore.rest", None),
     ("peestore.demo", None),
+    ("peestore.mqtt", None),
     ("peestore.cli", ["main", "build_parser"]),
 ]
 

@@ -90,3 +90,18 @@ def test_live_streams_script_runs():
     assert re.search(r"-?\d+ KiB per stream", out.stdout), out.stdout
     assert re.search(r"with 3 streams open: median [\d.]+ ms", out.stdout), out.stdout
     assert re.search(r"another process in [\d.]+ ms", out.stdout), out.stdout
+
+
+def test_mqtt_publish_script_runs():
+    """benchmarks/mqtt_publish.py drains a backlog and times single changes (a broker is
+    needed: the shared Mosquitto)."""
+    from . import mqtt_broker
+
+    broker = mqtt_broker.shared_broker()
+    out = subprocess.run([sys.executable, os.path.join(BENCHMARKS, "mqtt_publish.py"),
+                          "--changes", "200", "--latency", "3", "--broker", broker],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout
+    assert re.search(r"backlog of 200 changes: [\d.]+ s, \d+ changes/s", out.stdout), out.stdout
+    assert re.search(r"3 single changes: median \d+ ms", out.stdout), out.stdout

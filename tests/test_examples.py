@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 import zipfile
 
+import pytest
+
 from . import processes
 
 EXAMPLES = pathlib.Path(processes.ROOT) / "examples"
@@ -101,9 +103,87 @@ def test_examples_bad_arguments_are_one_line(tmp_path):
                              ("backup_export.py", ["--db", "nosuch://x"], 1),
                              ("machine_app.py", ["--port", "99999"], 2),
                              ("machine_app.py", ["--port", "eighty"], 2),
-                             ("machine_app.py", ["--db", "nosuch://x"], 1)]:
+                             ("machine_app.py", ["--db", "nosuch://x"], 1),
+                             ("fleet_consumer.py", ["--seconds", "x"], 2),
+                             ("fleet_consumer.py", ["--topic", "a/#"], 2),
+                             ("fleet_consumer.py", ["--broker", "http://x"], 1),
+                             ("fleet_consumer.py", ["--db", "nosuch://x"], 1)]:
         done = run_example(name, *args, cwd=tmp_path)
         assert done.returncode == code, (name, args, done.stderr)
         lines = done.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith(name + ": error:"), (name, args, lines)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fleet_consumer_stores_each_change_of_each_device_once(tmp_path):
+    """Two devices publish to the broker; fleet_consumer.py writes their changes into
+    PostgreSQL keyed by (device, audit id), and a device that sends them all again
+    adds nothing."""
+    import os
+    import signal
+    import time
+
+    import peestore
+    from peestore.mqtt import Publisher
+
+    from . import conftest, mqtt_broker
+    from .models import User
+
+    broker = mqtt_broker.shared_broker()
+    if "postgres" not in conftest.BACKENDS:
+        pytest.skip("PostgreSQL is not among PEESTORE_TEST_BACKENDS")
+    central = conftest.backend_url("postgres", tmp_path)
+    top = mqtt_broker.prefix()
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "fleet_consumer.py"), "--db", central, "--broker",
+         broker, "--topic", top, "--client-id", "fleet-" + os.path.basename(top),
+         "--seconds", "120"],
+        cwd=str(tmp_path), env=processes.environment(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    publishers = []
+    try:
+        assert "consuming %s/+/# from %s" % (top, broker) in processes.first_line(proc, 30)
+        devices = {}
+        for device in ("press-1", "press-2"):
+            db = peestore.connect("sqlite:///%s" % (tmp_path / (device + ".db")), models=[User])
+            with peestore.actor("op"):
+                for i in range(5):
+                    User.create(name="%s-%d" % (device, i))
+            devices[device] = db
+            publishers.append(Publisher(broker, database=db,
+                                        topic=top + "/" + device + "/{component}/{record_id}"))
+            publishers[-1].start()
+        # press-1 sends everything again (a publisher of another name starts at 0).
+        publishers.append(Publisher(broker, database=devices["press-1"], client_id=top,
+                                    topic=top + "/press-1/{component}/{record_id}"))
+        publishers[-1].start()
+        check = peestore.connect(central)
+        wanted = sorted((device, i) for device in devices for i in range(1, 6))
+        deadline = time.monotonic() + 60
+        rows = []
+        while time.monotonic() < deadline:
+            with check.connection_context():
+                rows = sorted(check.execute_sql(
+                    "SELECT device, audit_id FROM fleet_change").fetchall())
+            if rows == wanted and all(p.acknowledged == 5 for p in publishers):
+                break
+            time.sleep(0.1)
+        assert rows == wanted
+        with check.connection_context():
+            names = check.execute_sql(
+                "SELECT after FROM fleet_change WHERE device = 'press-2' ORDER BY audit_id"
+            ).fetchall()
+        assert [json.loads(v)["name"] for (v,) in names] == ["press-2-%d" % i for i in range(5)]
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert out.splitlines()[-1] == "stored 10 changes (5 were stored already, 0 skipped)"
+    finally:
+        for publisher in publishers:
+            publisher.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+        if peestore.database.obj is not None:
+            peestore.database.obj.close()

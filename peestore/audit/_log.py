@@ -13,8 +13,8 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["AuditLog", "AuditHead", "AuditChain", "INTERNAL_TABLES", "data_tables", "JSONTextField",
-           "OPERATIONS", "utcnow", "insert_sql",
+__all__ = ["AuditLog", "AuditHead", "AuditChain", "INTERNAL_TABLES", "OUTBOX_TABLE",
+           "data_tables", "JSONTextField", "OPERATIONS", "utcnow", "insert_sql",
            "changed_fields"]
 
 OPERATIONS = ("create", "update", "delete", "soft_delete", "restore", "import", "prune")
@@ -110,9 +110,14 @@ class AuditChain(peewee.Model):
         table_name = "audit_chain"
 
 
+#: The table where ``peestore.mqtt.Publisher`` keeps the id of the last change
+#: its broker acknowledged (made by the publisher, on any backend).
+OUTBOX_TABLE = "mqtt_outbox"
+
 #: Tables that are peestore's own bookkeeping, not data: the data tools (export,
 #: import, the diagram) leave them out.
-INTERNAL_TABLES = frozenset((AuditHead._meta.table_name, AuditChain._meta.table_name))
+INTERNAL_TABLES = frozenset((AuditHead._meta.table_name, AuditChain._meta.table_name,
+                             OUTBOX_TABLE))
 
 
 def data_tables(db: peewee.Database) -> List[str]:

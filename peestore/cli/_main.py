@@ -99,7 +99,8 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 #: with ``peestore serve`` or ``demo`` does not hold the code of the data tools).
 COMMAND_MODULES = {"audit": "_audit", "backup": "_data", "restore": "_data",
                    "export": "_data", "import": "_data", "diagram": "_data",
-                   "demo": "_demo", "prune-audit": "_prune", "serve": "_serve"}
+                   "demo": "_demo", "prune-audit": "_prune", "publish": "_publish",
+                   "serve": "_serve"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -347,7 +347,7 @@ def _file_problems(conn: sqlite3.Connection, live: Schema, owned: List[str],
 
 def _live_schema(db: peewee.Database) -> Tuple[Schema, List[str]]:
     """The live database's schema, and the (folded) names of the tables it owns."""
-    from ..audit._log import AuditChain, AuditLog
+    from ..audit._log import INTERNAL_TABLES, AuditChain, AuditLog
     from ._schema import fold, read_schema
 
     models = registered_models()
@@ -363,7 +363,9 @@ def _live_schema(db: peewee.Database) -> Tuple[Schema, List[str]]:
             if missing:
                 _describe_models(live, missing)
         else:
-            owned = live.table_names()
+            # peestore's bookkeeping (the MQTT publisher's place) is not the app's
+            # data: a backup made before the publisher ran restores too.
+            owned = [t for t in live.table_names() if t not in INTERNAL_TABLES]
             for table in owned:
                 live.describe(_query(db), table)
     return live, owned
