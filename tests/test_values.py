@@ -56,3 +56,30 @@ def test_to_json_value_round_trip():
     assert to_json_value(decimal.Decimal("3.0")) == "3.0"
     assert to_json_value(b"ab") == "YWI="
     assert to_json_value({"a": [datetime.time(1, 2)]}) == {"a": ["01:02:00"]}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("10:00:00.5", datetime.time(10, 0, 0, 500000)),
+    ("10:00:00,25", datetime.time(10, 0, 0, 250000)),
+    ("10:00:00.1234567", datetime.time(10, 0, 0, 123456)),
+    ("10:00:00.123", datetime.time(10, 0, 0, 123000)),
+    ("10:00:00", datetime.time(10, 0, 0)),
+])
+def test_a_time_takes_any_number_of_fraction_digits_on_every_python(text, expected):
+    """Python before 3.11 parses only three or six digits after the seconds: peestore
+    takes the same values on every Python it runs on."""
+    from peestore.model._values import _parse_time
+
+    assert _parse_time(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2024-01-01T10:00:00.5", datetime.datetime(2024, 1, 1, 10, 0, 0, 500000)),
+    ("2024-01-01 10:00:00.12", datetime.datetime(2024, 1, 1, 10, 0, 0, 120000)),
+    ("2024-01-01T10:00:00.1234567+01:00", datetime.datetime(2024, 1, 1, 9, 0, 0, 123456)),
+    ("2024-01-01T10:00:00.5Z", datetime.datetime(2024, 1, 1, 10, 0, 0, 500000)),
+])
+def test_a_datetime_takes_any_number_of_fraction_digits_on_every_python(text, expected):
+    from peestore.model._values import _parse_datetime
+
+    assert _parse_datetime(text) == expected

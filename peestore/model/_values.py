@@ -100,6 +100,23 @@ def _parse_decimal(value: Any) -> decimal.Decimal:
     raise ValueError("expected a decimal number")
 
 
+def _six_digits(text: str) -> str:
+    """``text`` with its seconds' fraction written with six digits (``.5`` ->
+    ``.500000``, a seventh digit on dropped): Python before 3.11 parses only three
+    or six, and every Python the package runs on must take the same values."""
+    at = text.find(":")
+    at = text.find(":", at + 1) if at >= 0 else -1
+    start = at + 3
+    if at < 0 or start >= len(text) or text[start] not in ".,":
+        return text
+    end = start + 1
+    while end < len(text) and text[end].isdigit():
+        end += 1
+    if end == start + 1:
+        return text
+    return text[:start] + "." + (text[start + 1:end] + "00000")[:6] + text[end:]
+
+
 def _parse_datetime(value: Any) -> datetime.datetime:
     if isinstance(value, datetime.datetime):
         return value
@@ -107,7 +124,7 @@ def _parse_datetime(value: Any) -> datetime.datetime:
         text = value.strip()
         if text.endswith("Z"):
             text = text[:-1] + "+00:00"
-        parsed = datetime.datetime.fromisoformat(text)
+        parsed = datetime.datetime.fromisoformat(_six_digits(text))
         if parsed.tzinfo is not None:
             # Stored datetimes are naive UTC, as peewee writes them.
             parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
@@ -132,7 +149,7 @@ def _parse_time(value: Any) -> datetime.time:
         text = value.strip()
         if text.endswith("Z"):
             text = text[:-1] + "+00:00"
-        parsed = datetime.time.fromisoformat(text)
+        parsed = datetime.time.fromisoformat(_six_digits(text))
     else:
         raise ValueError("expected an ISO 8601 time")
     offset = parsed.utcoffset()
