@@ -11,7 +11,7 @@ import json
 import peewee
 
 from .. import _compat
-from ..db._connect import get_database
+from ..db._connect import get_database, open_connection
 from ._chain import GENESIS, _chain_start, _table, audit_key, entry_hash, timestamp_text
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
@@ -52,7 +52,7 @@ def verify_audit(*, database: Optional[peewee.Database] = None,
         result["first_bad_id"] = entry_id
         return result
 
-    with _open(db):
+    with open_connection(db):
         start = _chain_start(db, secret)
         # Where a prune removed the start of the chain, its entry names the last
         # entry it removed: the "previous hash" of the first entry kept.
@@ -116,20 +116,3 @@ def verify_audit(*, database: Optional[peewee.Database] = None,
                     or result["chain_start"] is None or head_id < result["chain_start"]:
                 return bad(head_id)
     return result
-
-
-class _open:
-    """This thread's connection to ``db`` for the block (opened if closed)."""
-
-    def __init__(self, db: peewee.Database) -> None:
-        self.db = db
-        self.opened = False
-
-    def __enter__(self) -> None:
-        if self.db.is_closed():
-            self.db.connect()
-            self.opened = True
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.opened:
-            self.db.close()

@@ -1,6 +1,7 @@
 """The database: one ``DatabaseProxy`` the models are bound to, and ``connect``."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 
@@ -15,9 +16,10 @@ from ..audit._listeners import track_transactions
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+    from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
-__all__ = ["database", "connect", "get_database", "registered_models", "release_idle",
+__all__ = ["database", "connect", "get_database", "open_connection", "registered_models",
+           "release_idle",
            "DEFAULT_URL", "SQLITE_PRAGMAS", "FORCED_SQLITE_PRAGMAS", "SERVER_FIELD_TYPES"]
 
 DEFAULT_URL = "sqlite:///peestore.db"
@@ -344,3 +346,17 @@ def get_database(db: Optional[peewee.Database] = None) -> peewee.Database:
 def registered_models() -> List[type]:
     """The models passed to the last ``connect(models=...)``."""
     return list(_registered)
+
+
+@contextlib.contextmanager
+def open_connection(db: peewee.Database) -> Iterator[peewee.Database]:
+    """Use this thread's open connection to ``db``, or open one for the block."""
+    if db.is_closed():
+        db.connect()
+        try:
+            yield db
+        finally:
+            if not db.is_closed():
+                db.close()
+    else:
+        yield db

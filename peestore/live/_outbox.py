@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee
 
 from ..audit._log import OUTBOX_TABLE, AuditLog
-from ..db._connect import database
+from ..db._connect import database, open_connection
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
@@ -42,10 +42,7 @@ class Outbox:
     def create(self) -> int:
         """Make the table and this publisher's row if missing; its ``last_id``."""
         # The caller's own connection, if it has one open, stays open.
-        opened = self.db.is_closed()
-        if opened:
-            self.db.connect()
-        try:
+        with open_connection(self.db):
             peewee.SchemaManager(MqttOutbox, self.db).create_all(safe=True)
             last = self.acknowledged()
             if last is None:
@@ -55,9 +52,6 @@ class Outbox:
                     pass
                 last = self.acknowledged() or 0
             return last
-        finally:
-            if opened:
-                self.db.close()
 
     def acknowledged(self) -> Optional[int]:
         """The stored id of the last acknowledged change (None: no row yet)."""

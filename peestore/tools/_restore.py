@@ -36,7 +36,7 @@ import peewee
 
 from ._backup import fsync_dir, fsync_file, sqlite_path
 from ..audit._chain import forget_head
-from ..db._connect import get_database, registered_models, release_idle
+from ..db._connect import get_database, open_connection, registered_models, release_idle
 from ..errors import BusyError, ConfigurationError, PeestoreError, RestoreError
 from ..db._gate import gate
 from ..db._space import check_copy_room, full_error, is_disk_full
@@ -221,7 +221,7 @@ def _audit(db: peewee.Database, size: int, sha256: str) -> None:
     change = ("*", None, {"bytes": size, "sha256": sha256})
     opened = db.is_closed()
     try:
-        with _connection(db):
+        with open_connection(db):
             write("db", "restore", lambda _: (True, [change]), database=db)
         if opened:
             # The pool would keep that connection; closed, the new file is left
@@ -231,23 +231,6 @@ def _audit(db: peewee.Database, size: int, sha256: str) -> None:
         log.exception("restore: the audit entry could not be written")
         raise PeestoreError(f"the backup was restored, but its audit entry could not be "
                             f"written: {exc}") from None
-
-
-class _connection:
-    """Open ``db`` for the block if it is closed (and close it after)."""
-
-    def __init__(self, db: peewee.Database) -> None:
-        self.db = db
-        self.opened = False
-
-    def __enter__(self) -> None:
-        if self.db.is_closed():
-            self.db.connect()
-            self.opened = True
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.opened:
-            self.db.close()
 
 
 def check_header(path: str) -> FileHeader:
@@ -351,7 +334,7 @@ def _live_schema(db: peewee.Database) -> Tuple[Schema, List[str]]:
     from ._schema import fold, read_schema
 
     models = registered_models()
-    with _connection(db):
+    with open_connection(db):
         live = read_schema(_query(db))
         if models:
             audit = [AuditLog, AuditChain]

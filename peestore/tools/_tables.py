@@ -8,7 +8,6 @@ by its table name or by its model's component (the name in the REST URLs).
 """
 from __future__ import annotations
 
-import contextlib
 
 import peewee
 from playhouse.reflection import Introspector
@@ -16,29 +15,15 @@ from playhouse.reflection import Introspector
 from .. import _compat
 from ..audit._log import data_tables
 
-from ..db._connect import registered_models
+from ..db._connect import open_connection, registered_models  # noqa: F401 (re-exported)
 from ..errors import ValidationError
 
 TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
-    from typing import Dict, Iterator, List, Optional, Sequence
+    from typing import Dict, List, Optional, Sequence
 
 __all__ = ["TableInfo", "describe_tables", "foreign_key_order", "open_connection",
            "models_by_table", "resolve_tables", "names_list"]
-
-
-@contextlib.contextmanager
-def open_connection(db: peewee.Database) -> Iterator[peewee.Database]:
-    """Use this thread's open connection to ``db``, or open one for the block."""
-    if db.is_closed():
-        db.connect()
-        try:
-            yield db
-        finally:
-            if not db.is_closed():
-                db.close()
-    else:
-        yield db
 
 
 class TableInfo:
