@@ -9,9 +9,12 @@ TYPE_CHECKING = False  # typing itself is not imported at run time (memory)
 if TYPE_CHECKING:
     from typing import Iterator, Optional, Tuple
 
-__all__ = ["actor", "current_actor", "current_reason", "DEFAULT_ACTOR"]
+__all__ = ["actor", "current_actor", "current_reason", "DEFAULT_ACTOR", "MAX_REASON"]
 
 DEFAULT_ACTOR = "internal"
+#: The longest reason the X-Reason header and ``--reason`` take: a reason is a
+#: sentence or two; anything longer is not a reason but a payload.
+MAX_REASON = 2000
 
 # A context variable rather than a thread-local, so asyncio tasks and threads
 # started by the caller each see their own actor.

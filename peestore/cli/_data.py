@@ -8,6 +8,7 @@ import sys
 import peewee
 
 from ._main import UsageError, arg, command, int_range, printable
+from ..audit._actor import MAX_REASON
 from ..db._dialect import dialect_of
 from ..errors import PeestoreError
 
@@ -171,10 +172,6 @@ def _rotate(args: argparse.Namespace) -> int:
     print(f"backed up to {path} ({os.path.getsize(str(path))} bytes), checked; keeping "
           f"the newest {args.keep}")
     return 0
-
-
-#: The longest reason for a change, as the X-Reason header takes it.
-MAX_REASON = 2000
 
 
 def _reason(text: str) -> str:

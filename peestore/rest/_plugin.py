@@ -31,7 +31,7 @@ from collections.abc import Mapping
 import bottle
 import peewee
 
-from ..audit._actor import enter_actor, leave_actor
+from ..audit._actor import MAX_REASON, enter_actor, leave_actor
 from ..db._connect import connect, database
 from ..errors import ConfigurationError
 from ..db._gate import gate
@@ -58,8 +58,6 @@ log = logging.getLogger("peestore.rest")
 
 _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _MAX_ACTOR = 200  # AuditLog.actor's max_length
-# A reason is a sentence or two; a longer header is not a reason but a payload.
-_MAX_REASON = 2000
 _UPLOADS = ("/db/restore", "/db/import")  # the plugin's own upload routes (admin only)
 _NEEDS_USER = "send an X-User header: the name the audit log blames for this change"
 
@@ -431,9 +429,9 @@ class RestPlugin:
                 reason = None
                 if "HTTP_X_REASON" in environ:
                     reason = text_header(environ, "X-Reason")
-                    if reason is not None and len(reason) > _MAX_REASON:
+                    if reason is not None and len(reason) > MAX_REASON:
                         return error(400, "the X-Reason header is over %d characters"
-                                     % _MAX_REASON)
+                                     % MAX_REASON)
                 if name is None and reason is None:
                     result = callback(*args, **kwargs)
                 else:
